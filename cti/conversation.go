@@ -1,0 +1,481 @@
+package cti
+
+import (
+	"maps"
+	"slices"
+	"strconv"
+	"time"
+)
+
+// Media is the Genesys Cloud media type of a conversation.
+type Media string
+
+// The Genesys Cloud media types ctikit understands. Web messaging, SMS,
+// WhatsApp, Facebook, Instagram, X (Twitter), LINE and open messaging are all
+// MediaMessage, told apart by Channel.
+const (
+	MediaVoice    Media = "voice"
+	MediaCallback Media = "callback"
+	MediaEmail    Media = "email"
+	MediaChat     Media = "chat"
+	MediaMessage  Media = "message"
+)
+
+// Channel is the messaging platform of a MediaMessage conversation (the
+// Genesys messageType). It is empty for other media.
+type Channel string
+
+// Messaging channels (Genesys messageType values).
+const (
+	ChannelSMS          Channel = "sms"
+	ChannelWhatsApp     Channel = "whatsapp"
+	ChannelFacebook     Channel = "facebook"
+	ChannelInstagram    Channel = "instagram"
+	ChannelTwitter      Channel = "twitter"
+	ChannelLine         Channel = "line"
+	ChannelWebMessaging Channel = "webmessaging"
+	ChannelOpen         Channel = "open"
+)
+
+// Kinds lists, in documentation order, every value a rule's when.media
+// accepts: the non-message media plus one kind per messaging channel.
+// "message" is also accepted and matches every messaging channel.
+var Kinds = []string{
+	"voice", "callback", "email", "chat", "webmessaging", "sms", "whatsapp",
+	"facebook", "instagram", "twitter", "line", "open",
+}
+
+// Direction is inbound (customer-initiated) or outbound.
+type Direction string
+
+// Directions.
+const (
+	Inbound  Direction = "inbound"
+	Outbound Direction = "outbound"
+)
+
+// Ref names a Genesys object: a queue, campaign, user or wrap-up code.
+// Name may be empty until enrichment fills it.
+type Ref struct {
+	ID   string `json:"id,omitempty"`
+	Name string `json:"name,omitempty"`
+}
+
+// IsZero reports whether r names nothing.
+func (r Ref) IsZero() bool { return r.ID == "" && r.Name == "" }
+
+// Customer is the external party of a conversation.
+type Customer struct {
+	// Address is the address exactly as Genesys gave it: an ANI, a tel: or
+	// sip: URI, an email address, a social handle or platform id.
+	Address string `json:"address,omitempty"`
+	// Phone is the normalized phone number (E.164 when it could be parsed)
+	// when the address is a phone number (voice, callback, SMS, WhatsApp).
+	Phone string `json:"phone,omitempty"`
+	// Email is the customer's email address (email media, or known otherwise).
+	Email string `json:"email,omitempty"`
+	// Handle is the social identity on the conversation's channel
+	// (a Facebook PSID, an X handle, a LINE user id, ...).
+	Handle string `json:"handle,omitempty"`
+	// Name is the display name Genesys has for the customer, if any.
+	Name string `json:"name,omitempty"`
+}
+
+// LegState is the normalized state of an agent's communication.
+type LegState string
+
+// Leg states, in lifecycle order. Source adapters map vendor states onto
+// these (Genesys "alerting", "offering", "dialing", "contacting" are
+// LegAlerting; "connected" is LegConnected; "disconnected" and "terminated"
+// are LegDisconnected).
+const (
+	LegAlerting     LegState = "alerting"
+	LegConnected    LegState = "connected"
+	LegDisconnected LegState = "disconnected"
+)
+
+// ACWState is the Genesys afterCallWork.state of an agent's communication.
+type ACWState string
+
+// After-call-work states as Genesys reports them.
+const (
+	ACWUnknown       ACWState = ""
+	ACWPending       ACWState = "pending"
+	ACWComplete      ACWState = "complete"
+	ACWSkipped       ACWState = "skipped"
+	ACWNotApplicable ACWState = "notApplicable"
+)
+
+// DisconnectTransfer is the disconnect type of a leg the agent transferred.
+const DisconnectTransfer = "transfer"
+
+// Wrapup is an agent's wrap-up of a conversation.
+type Wrapup struct {
+	Code     string        `json:"code,omitempty"`     // wrap-up code id
+	Name     string        `json:"name,omitempty"`     // wrap-up code name (enriched)
+	Category string        `json:"category,omitempty"` // the code's category / division (enriched)
+	Notes    string        `json:"notes,omitempty"`
+	Tags     []string      `json:"tags,omitempty"`
+	Duration time.Duration `json:"duration,omitempty"` // time spent in wrap-up
+	EndTime  time.Time     `json:"endTime,omitzero"`
+}
+
+// AgentLeg is one agent participant of a conversation: an agent who was
+// offered the conversation, with their own timeline and wrap-up. An agent
+// who gets the same conversation twice (transferred back) has two legs.
+type AgentLeg struct {
+	// ID identifies the leg within the conversation (the Genesys
+	// participant id). Engine state is kept per (conversation, leg).
+	ID     string `json:"id"`
+	UserID string `json:"userId,omitempty"` // Genesys user id
+	Name   string `json:"name,omitempty"`
+	Email  string `json:"email,omitempty"`
+	Queue  Ref    `json:"queue,omitzero"` // the queue the leg was routed from
+
+	State          LegState  `json:"state,omitempty"`
+	DisconnectType string    `json:"disconnectType,omitempty"`
+	AlertTime      time.Time `json:"alertTime,omitzero"`
+	ConnectedTime  time.Time `json:"connectedTime,omitzero"`
+	EndTime        time.Time `json:"endTime,omitzero"`
+
+	// WrapupExpected says a wrap-up (or after-call work) will follow the
+	// disconnect. When false the engine syncs after a grace period.
+	WrapupExpected bool     `json:"wrapupExpected,omitempty"`
+	Wrapup         *Wrapup  `json:"wrapup,omitempty"`
+	ACW            ACWState `json:"acw,omitempty"`
+}
+
+// Phase is the lifecycle position of an agent leg. Phases only move forward.
+type Phase uint8
+
+// Phases of an agent leg.
+const (
+	PhaseNone         Phase = iota
+	PhaseOffered            // alerting to the agent
+	PhaseConnected          // the agent is talking / handling
+	PhaseDisconnected       // the agent left (hung up, transferred, ...)
+	PhaseDone               // wrap-up submitted and after-call work complete
+)
+
+var phaseNames = [...]string{"none", "offered", "connected", "disconnected", "done"}
+
+func (p Phase) String() string {
+	if int(p) < len(phaseNames) {
+		return phaseNames[p]
+	}
+	return "phase(" + strconv.Itoa(int(p)) + ")"
+}
+
+// Phase derives the leg's phase from its state, wrap-up and after-call work.
+// A leg is done when it is disconnected, a wrap-up is submitted, and
+// after-call work is not pending. Legs with no expected wrap-up become done
+// through the engine's grace period, not here.
+func (l *AgentLeg) Phase() Phase {
+	switch l.State {
+	case LegAlerting:
+		return PhaseOffered
+	case LegConnected:
+		return PhaseConnected
+	case LegDisconnected:
+		if l.Wrapup != nil && l.ACW != ACWPending {
+			return PhaseDone
+		}
+		return PhaseDisconnected
+	}
+	return PhaseNone
+}
+
+// Transferred reports whether the agent left this leg by transferring it.
+func (l *AgentLeg) Transferred() bool {
+	return l.State == LegDisconnected && l.DisconnectType == DisconnectTransfer
+}
+
+// Transfer is a move of the conversation to another queue or agent.
+type Transfer struct {
+	At       time.Time `json:"at,omitzero"`
+	FromUser Ref       `json:"fromUser,omitzero"`
+	ToQueue  Ref       `json:"toQueue,omitzero"`
+	ToUser   Ref       `json:"toUser,omitzero"`
+}
+
+// Links are URLs about a conversation.
+type Links struct {
+	RecordingURL   string `json:"recordingUrl,omitempty"`
+	InteractionURL string `json:"interactionUrl,omitempty"`
+}
+
+// Content is the end-of-conversation material, filled by enrichment.
+type Content struct {
+	EmailSubject string `json:"emailSubject,omitempty"`
+	EmailBody    string `json:"emailBody,omitempty"` // HTML when the email had it
+	EmailText    string `json:"emailText,omitempty"` // plain text
+	ReplySubject string `json:"replySubject,omitempty"`
+	ReplyBody    string `json:"replyBody,omitempty"`
+	ReplyText    string `json:"replyText,omitempty"`
+	// Transcript is the chat / message transcript or the voice transcript.
+	Transcript string `json:"transcript,omitempty"`
+	// Summary is an AI summary of the conversation; SummarySource names the
+	// engine that wrote it ("genesys", or a custom summarizer's name).
+	Summary       string `json:"summary,omitempty"`
+	SummarySource string `json:"summarySource,omitempty"`
+}
+
+// Conversation is a snapshot of a Genesys Cloud conversation as the source
+// saw it at ObservedAt. Genesys re-sends the whole conversation on every
+// change; Merge folds snapshots together.
+//
+// A *Conversation handed to a collaborator is read-only and must not be
+// retained past the call unless cloned.
+type Conversation struct {
+	ID        string     `json:"id"`
+	Media     Media      `json:"media"`
+	Channel   Channel    `json:"channel,omitempty"`
+	Direction Direction  `json:"direction,omitempty"`
+	Queue     Ref        `json:"queue,omitzero"`    // the current (latest) ACD queue
+	Campaign  Ref        `json:"campaign,omitzero"` // outbound campaign
+	Customer  Customer   `json:"customer,omitzero"`
+	Agents    []AgentLeg `json:"agents,omitempty"`
+	// Attributes are the participant attributes (IVR / flow data).
+	Attributes map[string]string `json:"attributes,omitempty"`
+
+	StartTime     time.Time `json:"startTime,omitzero"`
+	ConnectedTime time.Time `json:"connectedTime,omitzero"` // customer connected to an agent
+	EndTime       time.Time `json:"endTime,omitzero"`       // customer disconnected
+
+	Transfers []Transfer `json:"transfers,omitempty"`
+	Links     Links      `json:"links,omitzero"`
+	Content   Content    `json:"content,omitzero"`
+
+	// ObservedAt is when the source received this snapshot; pop latency is
+	// measured from it.
+	ObservedAt time.Time `json:"observedAt,omitzero"`
+}
+
+// Kind is the rule media key of the conversation: the channel for
+// messaging ("sms", "whatsapp", ...), the media otherwise.
+func (c *Conversation) Kind() string {
+	if c.Media == MediaMessage && c.Channel != "" {
+		return string(c.Channel)
+	}
+	return string(c.Media)
+}
+
+// Ended reports whether the customer has left the conversation.
+func (c *Conversation) Ended() bool { return !c.EndTime.IsZero() }
+
+// Leg returns the agent leg with the given id, or nil.
+func (c *Conversation) Leg(id string) *AgentLeg {
+	for i := range c.Agents {
+		if c.Agents[i].ID == id {
+			return &c.Agents[i]
+		}
+	}
+	return nil
+}
+
+// Duration is the customer's connected → end time (zero when the customer
+// never connected). While the conversation is live it runs to now.
+func (c *Conversation) Duration(now time.Time) time.Duration {
+	start := c.ConnectedTime
+	if start.IsZero() {
+		return 0
+	}
+	end := c.EndTime
+	if end.IsZero() {
+		end = now
+	}
+	if end.Before(start) {
+		return 0
+	}
+	return end.Sub(start)
+}
+
+// Clone returns a deep copy.
+func (c *Conversation) Clone() *Conversation {
+	if c == nil {
+		return nil
+	}
+	n := *c
+	n.Agents = slices.Clone(c.Agents)
+	for i := range n.Agents {
+		if w := n.Agents[i].Wrapup; w != nil {
+			wc := *w
+			wc.Tags = slices.Clone(w.Tags)
+			n.Agents[i].Wrapup = &wc
+		}
+	}
+	n.Attributes = maps.Clone(c.Attributes)
+	n.Transfers = slices.Clone(c.Transfers)
+	return &n
+}
+
+// progress orders snapshots of one conversation when they arrive out of
+// order: a later snapshot has at least as much progress.
+func (c *Conversation) progress() int {
+	p := 0
+	for i := range c.Agents {
+		p += 4 * int(c.Agents[i].Phase())
+		p++ // each participant counts: they only ever get added
+	}
+	if c.Ended() {
+		p++
+	}
+	return p
+}
+
+// Merge folds another snapshot o of the same conversation into c, whatever
+// order they arrived in: each agent leg only moves forward in Phase, values
+// from the snapshot with more progress win, and a value known in either is
+// never lost. Merge takes ownership of nothing: o is not retained.
+func (c *Conversation) Merge(o *Conversation) {
+	if o == nil || o == c {
+		return
+	}
+	newer := o.progress() >= c.progress()
+	pick := func(dst *string, v string) {
+		if v != "" && (newer || *dst == "") {
+			*dst = v
+		}
+	}
+	pickTime := func(dst *time.Time, v time.Time) {
+		if !v.IsZero() && (newer || dst.IsZero()) {
+			*dst = v
+		}
+	}
+	if c.ID == "" {
+		c.ID = o.ID
+	}
+	if o.Media != "" && (newer || c.Media == "") {
+		c.Media = o.Media
+	}
+	if o.Channel != "" && (newer || c.Channel == "") {
+		c.Channel = o.Channel
+	}
+	if o.Direction != "" && (newer || c.Direction == "") {
+		c.Direction = o.Direction
+	}
+	mergeRef(&c.Queue, o.Queue, newer)
+	mergeRef(&c.Campaign, o.Campaign, newer)
+	pick(&c.Customer.Address, o.Customer.Address)
+	pick(&c.Customer.Phone, o.Customer.Phone)
+	pick(&c.Customer.Email, o.Customer.Email)
+	pick(&c.Customer.Handle, o.Customer.Handle)
+	pick(&c.Customer.Name, o.Customer.Name)
+	pickTime(&c.StartTime, o.StartTime)
+	pickTime(&c.ConnectedTime, o.ConnectedTime)
+	pickTime(&c.EndTime, o.EndTime)
+	pickTime(&c.ObservedAt, o.ObservedAt)
+	if c.ObservedAt.Before(o.ObservedAt) {
+		c.ObservedAt = o.ObservedAt
+	}
+
+	for i := range o.Agents {
+		ol := &o.Agents[i]
+		if cl := c.Leg(ol.ID); cl != nil {
+			mergeLeg(cl, ol)
+		} else {
+			c.Agents = append(c.Agents, *ol)
+			if w := ol.Wrapup; w != nil {
+				wc := *w
+				wc.Tags = slices.Clone(w.Tags)
+				c.Agents[len(c.Agents)-1].Wrapup = &wc
+			}
+		}
+	}
+
+	if len(o.Attributes) > 0 {
+		if c.Attributes == nil {
+			c.Attributes = make(map[string]string, len(o.Attributes))
+		}
+		for k, v := range o.Attributes {
+			if _, ok := c.Attributes[k]; !ok || newer {
+				c.Attributes[k] = v
+			}
+		}
+	}
+	for _, t := range o.Transfers {
+		if !slices.ContainsFunc(c.Transfers, func(x Transfer) bool { return sameTransfer(x, t) }) {
+			c.Transfers = append(c.Transfers, t)
+		}
+	}
+	slices.SortStableFunc(c.Transfers, func(a, b Transfer) int { return a.At.Compare(b.At) })
+
+	pick(&c.Links.RecordingURL, o.Links.RecordingURL)
+	pick(&c.Links.InteractionURL, o.Links.InteractionURL)
+	oc, cc := &o.Content, &c.Content
+	pick(&cc.EmailSubject, oc.EmailSubject)
+	pick(&cc.EmailBody, oc.EmailBody)
+	pick(&cc.EmailText, oc.EmailText)
+	pick(&cc.ReplySubject, oc.ReplySubject)
+	pick(&cc.ReplyBody, oc.ReplyBody)
+	pick(&cc.ReplyText, oc.ReplyText)
+	pick(&cc.Transcript, oc.Transcript)
+	pick(&cc.Summary, oc.Summary)
+	pick(&cc.SummarySource, oc.SummarySource)
+}
+
+func sameTransfer(a, b Transfer) bool {
+	return a.At.Equal(b.At) && a.FromUser.ID == b.FromUser.ID && a.ToQueue.ID == b.ToQueue.ID && a.ToUser.ID == b.ToUser.ID
+}
+
+func mergeRef(dst *Ref, v Ref, newer bool) {
+	if v.ID != "" && (newer || dst.ID == "") {
+		if dst.ID != v.ID {
+			dst.Name = "" // a different object: its name no longer applies
+		}
+		dst.ID = v.ID
+	}
+	if v.Name != "" && (v.ID == "" || v.ID == dst.ID) && (newer || dst.Name == "") {
+		dst.Name = v.Name
+	}
+}
+
+// mergeLeg folds o into l; the leg further along wins, gaps are filled from
+// the other.
+func mergeLeg(l, o *AgentLeg) {
+	newer := o.Phase() >= l.Phase()
+	// Keep the wrap-up once seen: a stale snapshot never takes it away.
+	wrap := l.Wrapup
+	if o.Wrapup != nil && (newer || wrap == nil) {
+		wc := *o.Wrapup
+		wc.Tags = slices.Clone(o.Wrapup.Tags)
+		wrap = &wc
+	}
+	if newer {
+		old := *l
+		*l = *o
+		fillLeg(l, &old)
+	} else {
+		fillLeg(l, o)
+	}
+	l.Wrapup = wrap
+	// After-call work only moves pending → complete.
+	if l.ACW == ACWPending && o.ACW != "" && o.ACW != ACWPending && l.Wrapup != nil {
+		l.ACW = o.ACW
+	}
+}
+
+func fillLeg(l, from *AgentLeg) {
+	fill := func(dst *string, v string) {
+		if *dst == "" {
+			*dst = v
+		}
+	}
+	fillT := func(dst *time.Time, v time.Time) {
+		if dst.IsZero() {
+			*dst = v
+		}
+	}
+	fill(&l.UserID, from.UserID)
+	fill(&l.Name, from.Name)
+	fill(&l.Email, from.Email)
+	fill(&l.Queue.ID, from.Queue.ID)
+	fill(&l.Queue.Name, from.Queue.Name)
+	fill(&l.DisconnectType, from.DisconnectType)
+	fillT(&l.AlertTime, from.AlertTime)
+	fillT(&l.ConnectedTime, from.ConnectedTime)
+	fillT(&l.EndTime, from.EndTime)
+	if l.ACW == "" {
+		l.ACW = from.ACW
+	}
+}

@@ -1,0 +1,817 @@
+package cti
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+)
+
+const nShards = 64
+
+// Engine turns conversation snapshots into screen pops and syncs.
+//
+// It derives each agent leg's lifecycle from the snapshots a Source
+// delivers (duplicated, out of order, coalesced), and on each transition
+// does what the leg's rule says: identify the customer, decide, pop for the
+// agent; after the wrap-up, hand the leg to the Sink through the outbox,
+// exactly once. Work for one conversation is serialized; conversations run
+// in parallel and never wait for each other.
+//
+// Build it with NewEngine and call Run once.
+type Engine struct {
+	src      Source
+	rules    Rules
+	matcher  Matcher
+	strategy Strategy
+	popper   Popper
+	dir      Directory
+	chooser  Chooser
+	sink     Sink
+	batcher  BatchSink
+	enricher Enricher
+	state    StateStore
+	outbox   Outbox
+	log      *slog.Logger
+	hooks    []Hooks
+	timing   Timing
+	retry    RetryPolicy
+	syncConc int
+	batch    int
+
+	seed   maphash.Seed
+	shards [nShards]shard
+
+	life    sync.RWMutex // guards started, running; held (R) while spawning workers
+	started bool
+	running bool
+	ctx     context.Context // Run's work context, set before running
+	workers sync.WaitGroup
+
+	timers timerQueue
+	wake   chan struct{}
+}
+
+type shard struct {
+	mu   sync.Mutex
+	m    map[string]*conv
+	done map[string]time.Time // finished conversations: late snapshots are dropped
+}
+
+// conv is the engine's live view of one conversation. The mailbox fields
+// are guarded by the shard's mutex; the rest belong to the one worker
+// goroutine that runs at a time for the conversation.
+type conv struct {
+	id string
+
+	// mailbox (shard.mu)
+	pending *Conversation
+	since   time.Time // when the oldest pending snapshot arrived
+	msgs    []message
+	running bool
+	lastIn  time.Time
+	// finished is written by the worker and read under shard.mu when it exits.
+	finished bool
+
+	// worker-owned
+	loaded  bool
+	snap    *Conversation
+	rec     *ConvRecord
+	dirty   bool
+	timerAt time.Time
+}
+
+type message struct {
+	tick   bool
+	legID  string
+	pick   *Record // nil: create new
+	choose bool
+	reply  chan chooseReply
+}
+
+type chooseReply struct {
+	res PopResult
+	err error
+}
+
+// NewEngine builds an engine reading snapshots from src and acting on
+// rules. The rules are copied, defaulted and validated; Matcher, Strategy,
+// Popper and Directory are required when a rule pops something, a Sink
+// always.
+func NewEngine(src Source, rules *Rules, opts ...Option) (*Engine, error) {
+	if src == nil {
+		return nil, errors.New("cti: NewEngine: nil Source")
+	}
+	if rules == nil {
+		return nil, errors.New("cti: NewEngine: nil Rules")
+	}
+	e := &Engine{
+		src:      src,
+		timing:   DefaultTiming,
+		retry:    RetryPolicy{Retryable: IsRetryable, Backoff: DefaultBackoff, EnrichAttempts: 3},
+		syncConc: 8,
+		batch:    100,
+		seed:     maphash.MakeSeed(),
+		wake:     make(chan struct{}, 1),
+	}
+	e.rules = *rules
+	e.rules.Rules = slices.Clone(rules.Rules)
+	e.rules.ApplyDefaults()
+	if err := e.rules.Validate(); err != nil {
+		return nil, fmt.Errorf("cti: invalid rules: %w", err)
+	}
+	for _, o := range opts {
+		if err := o(e); err != nil {
+			return nil, err
+		}
+	}
+	if e.log == nil {
+		e.log = slog.New(slog.DiscardHandler)
+	}
+	if e.state == nil {
+		m := NewMemoryStore()
+		e.state, e.outbox = m, m
+	}
+	if e.enricher == nil {
+		if en, ok := src.(Enricher); ok {
+			e.enricher = en
+		}
+	}
+	if bs, ok := e.sink.(BatchSink); ok {
+		e.batcher = bs
+	}
+	var missing []string
+	if e.sink == nil {
+		missing = append(missing, "Sink (WithSink)")
+	}
+	for i := range e.rules.Rules {
+		if e.rules.Rules[i].Popup == PopupNone {
+			continue
+		}
+		if e.matcher == nil && len(e.rules.Rules[i].Identify) > 0 {
+			missing = append(missing, "Matcher (WithMatcher)")
+		}
+		if e.strategy == nil {
+			missing = append(missing, "Strategy (WithStrategy)")
+		}
+		if e.popper == nil {
+			missing = append(missing, "Popper (WithPopper)")
+		}
+		if e.dir == nil {
+			missing = append(missing, "Directory (WithDirectory)")
+		}
+		break
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("cti: NewEngine: missing %v", missing)
+	}
+	for i := range e.shards {
+		e.shards[i].m = map[string]*conv{}
+		e.shards[i].done = map[string]time.Time{}
+	}
+	e.timers.wake = make(chan struct{}, 1)
+	return e, nil
+}
+
+// Rules returns the engine's rules, defaults applied. Do not modify.
+func (e *Engine) Rules() *Rules { return &e.rules }
+
+// Run runs the engine until ctx is done: the source, the per-conversation
+// workers, the timers and the sync dispatcher. It returns nil once ctx is
+// done and everything has stopped (in-flight syncs get Timing.Drain to
+// finish; unfinished ones stay in the outbox), or the first fatal error
+// (the source failing for good). Every goroutine it starts has returned
+// when it returns. Run may be called once.
+func (e *Engine) Run(ctx context.Context) error {
+	g, gctx := errgroup.WithContext(ctx)
+	e.life.Lock()
+	if e.started {
+		e.life.Unlock()
+		return errors.New("cti: Engine.Run called twice")
+	}
+	e.started, e.running, e.ctx = true, true, gctx
+	e.life.Unlock()
+
+	if r, ok := e.src.(Resumer); ok {
+		ids, err := e.state.OpenConversations(ctx)
+		if err != nil {
+			e.fail(ErrorNotice{Stage: "load", Err: err})
+		} else if len(ids) > 0 {
+			e.log.Info("resuming conversations tracked before restart", "count", len(ids))
+			r.Resume(ids)
+		}
+	}
+
+	syncCtx, cancelSync := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelSync()
+	g.Go(func() error {
+		err := e.src.Run(gctx, e)
+		if err != nil && gctx.Err() == nil {
+			return fmt.Errorf("cti: source: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error { return e.timerLoop(gctx) })
+	g.Go(func() error { return e.dispatchLoop(gctx, syncCtx, cancelSync) })
+	err := g.Wait()
+
+	e.life.Lock()
+	e.running = false
+	e.life.Unlock()
+	e.workers.Wait()
+	if err != nil && ctx.Err() == nil {
+		return err
+	}
+	return nil
+}
+
+func (e *Engine) shard(id string) *shard {
+	return &e.shards[maphash.String(e.seed, id)%nShards]
+}
+
+// HandleConversation implements Handler: it queues snapshot c for its
+// conversation's worker and returns at once. It takes ownership of c.
+func (e *Engine) HandleConversation(_ context.Context, c *Conversation) error {
+	if c == nil || c.ID == "" {
+		return fmt.Errorf("%w: snapshot without a conversation id", ErrInvalid)
+	}
+	now := time.Now()
+	if c.ObservedAt.IsZero() {
+		c.ObservedAt = now
+	}
+	e.life.RLock()
+	defer e.life.RUnlock()
+	if !e.running {
+		return ErrClosed
+	}
+	sh := e.shard(c.ID)
+	sh.mu.Lock()
+	if _, done := sh.done[c.ID]; done {
+		sh.mu.Unlock()
+		e.each(func(h *Hooks) {
+			if h.Duplicate != nil {
+				h.Duplicate(c.ID)
+			}
+		})
+		return nil
+	}
+	cv := sh.m[c.ID]
+	if cv == nil {
+		cv = &conv{id: c.ID}
+		sh.m[c.ID] = cv
+	}
+	if cv.pending == nil {
+		cv.pending, cv.since = c, c.ObservedAt
+	} else {
+		cv.pending.Merge(c)
+	}
+	cv.lastIn = now
+	start := !cv.running
+	cv.running = true
+	sh.mu.Unlock()
+	if start {
+		e.workers.Add(1)
+		go e.work(cv)
+	}
+	return nil
+}
+
+// post queues a message for a conversation already known to the engine.
+func (e *Engine) post(id string, m message) error {
+	e.life.RLock()
+	defer e.life.RUnlock()
+	if !e.running {
+		return ErrClosed
+	}
+	sh := e.shard(id)
+	sh.mu.Lock()
+	cv := sh.m[id]
+	if cv == nil {
+		sh.mu.Unlock()
+		return fmt.Errorf("conversation %s: %w", id, ErrNotFound)
+	}
+	cv.msgs = append(cv.msgs, m)
+	start := !cv.running
+	cv.running = true
+	sh.mu.Unlock()
+	if start {
+		e.workers.Add(1)
+		go e.work(cv)
+	}
+	return nil
+}
+
+// Choose answers a Choice: the agent on leg legID of conversation
+// conversationID picked pick, one of the offered candidates, or asked for a
+// new record (pick nil; allowed when Choice.CanCreate). The engine pops it
+// and remembers it for the sync. It returns what was shown.
+func (e *Engine) Choose(ctx context.Context, conversationID, legID string, pick *Record) (PopResult, error) {
+	reply := make(chan chooseReply, 1)
+	if pick != nil {
+		p := *pick
+		pick = &p
+	}
+	if err := e.post(conversationID, message{choose: true, legID: legID, pick: pick, reply: reply}); err != nil {
+		return PopResult{}, err
+	}
+	select {
+	case r := <-reply:
+		return r.res, r.err
+	case <-ctx.Done():
+		return PopResult{}, ctx.Err()
+	}
+}
+
+func (e *Engine) work(cv *conv) {
+	defer e.workers.Done()
+	sh := e.shard(cv.id)
+	for {
+		sh.mu.Lock()
+		snap, msgs, since := cv.pending, cv.msgs, cv.since
+		cv.pending, cv.msgs = nil, nil
+		if snap == nil && len(msgs) == 0 {
+			cv.running = false
+			if cv.finished {
+				delete(sh.m, cv.id)
+				sh.done[cv.id] = time.Now()
+			}
+			sh.mu.Unlock()
+			return
+		}
+		sh.mu.Unlock()
+		e.step(cv, snap, msgs, since)
+	}
+}
+
+func (e *Engine) step(cv *conv, snap *Conversation, msgs []message, since time.Time) {
+	ctx := e.ctx
+	if !cv.loaded {
+		cv.loaded = true
+		rec, err := e.state.LoadConversation(ctx, cv.id)
+		switch {
+		case err == nil:
+			cv.rec = rec
+		case errors.Is(err, ErrNotFound):
+		default:
+			e.fail(ErrorNotice{ConversationID: cv.id, Stage: "load", Err: err})
+		}
+		if cv.rec == nil {
+			cv.rec = &ConvRecord{ID: cv.id}
+		}
+		if cv.rec.Legs == nil {
+			cv.rec.Legs = map[string]*LegRecord{}
+		}
+		if cv.rec.Done {
+			cv.finished = true
+		}
+	}
+	if cv.finished {
+		for _, m := range msgs {
+			if m.reply != nil {
+				m.reply <- chooseReply{err: ErrNoChoice}
+			}
+		}
+		return
+	}
+	if snap != nil {
+		if cv.snap == nil {
+			cv.snap = snap
+		} else {
+			cv.snap.Merge(snap)
+		}
+	}
+	for _, m := range msgs {
+		if m.choose {
+			res, err := e.answer(ctx, cv, m.legID, m.pick)
+			m.reply <- chooseReply{res, err}
+		}
+	}
+	if cv.snap == nil {
+		return
+	}
+	if since.IsZero() {
+		since = time.Now()
+	}
+	e.evaluate(ctx, cv, since)
+}
+
+// evaluate derives each leg's transitions from the merged snapshot and acts
+// on them, then persists what changed.
+func (e *Engine) evaluate(ctx context.Context, cv *conv, since time.Time) {
+	c, rec := cv.snap, cv.rec
+	now := time.Now()
+	var wake time.Time
+	for i := range c.Agents {
+		leg := &c.Agents[i]
+		if leg.ID == "" {
+			continue
+		}
+		lr := rec.Legs[leg.ID]
+		if lr == nil {
+			lr = &LegRecord{UserID: leg.UserID}
+			rec.Legs[leg.ID] = lr
+			cv.dirty = true
+		}
+		if !lr.Matched {
+			if r := e.rules.Match(c, leg); r != nil {
+				lr.Rule = r.Name
+			}
+			lr.Matched = true
+			cv.dirty = true
+		}
+		rule := e.rules.Rule(lr.Rule)
+		target := leg.Phase()
+		for p := lr.Phase + 1; p <= target; p++ {
+			if !e.enter(ctx, cv, leg, lr, rule, p, target, since, now) {
+				break
+			}
+			lr.Phase = p
+			cv.dirty = true
+		}
+		if lr.Phase == PhaseDisconnected {
+			due := lr.DisconnectedAt.Add(e.timing.Grace)
+			if leg.WrapupExpected {
+				due = lr.DisconnectedAt.Add(e.timing.WrapupTimeout)
+			}
+			if !now.Before(due) {
+				if leg.WrapupExpected {
+					e.log.Warn("wrap-up never arrived: syncing without it", "conversation", cv.id, "leg", leg.ID, "rule", lr.Rule, "waited", e.timing.WrapupTimeout)
+				}
+				if e.enter(ctx, cv, leg, lr, rule, PhaseDone, PhaseDone, since, now) {
+					lr.Phase = PhaseDone
+					cv.dirty = true
+				}
+			}
+			if lr.Phase == PhaseDisconnected {
+				if !now.Before(due) { // enqueue failed: try again shortly
+					due = now.Add(time.Second)
+				}
+				if wake.IsZero() || due.Before(wake) {
+					wake = due
+				}
+			}
+		}
+	}
+	if c.Ended() && e.settled(cv) {
+		rec.Done = true
+		cv.finished = true
+		cv.dirty = true
+	}
+	if !wake.IsZero() && !wake.Equal(cv.timerAt) {
+		cv.timerAt = wake
+		e.timers.add(wake, cv.id)
+	}
+	if cv.dirty {
+		rec.UpdatedAt = now
+		if err := e.state.SaveConversation(ctx, rec); err != nil {
+			e.fail(ErrorNotice{ConversationID: cv.id, Stage: "save", Err: err})
+		} else {
+			cv.dirty = false
+		}
+	}
+}
+
+func (e *Engine) settled(cv *conv) bool {
+	for i := range cv.snap.Agents {
+		leg := &cv.snap.Agents[i]
+		lr := cv.rec.Legs[leg.ID]
+		if lr == nil || leg.Phase() == PhaseNone {
+			continue
+		}
+		if lr.Phase == PhaseDone || (lr.Rule == "" && lr.Phase >= PhaseDisconnected) {
+			continue
+		}
+		return false
+	}
+	return true
+}
+
+// enter acts on leg reaching phase p (target is where the leg is headed in
+// this step). It returns false when the leg must stay before p and try
+// again later.
+func (e *Engine) enter(ctx context.Context, cv *conv, leg *AgentLeg, lr *LegRecord, rule *Rule, p, target Phase, since, now time.Time) bool {
+	live := target < PhaseDisconnected // too late to pop a leg that is already over
+	switch p {
+	case PhaseOffered:
+		e.emit(cv, leg, lr, EventOffered, now)
+		if rule != nil && live && rule.PopOn == PopOnAlerting && !lr.PopDone {
+			e.pop(ctx, cv, leg, lr, rule, since)
+		}
+	case PhaseConnected:
+		e.emit(cv, leg, lr, EventConnected, now)
+		// Pop when the rule says so, or try once more if the alerting pop failed.
+		if rule != nil && live && !lr.PopDone && (rule.PopOn == PopOnConnected || lr.PopTries == 1) {
+			e.pop(ctx, cv, leg, lr, rule, since)
+		}
+	case PhaseDisconnected:
+		if leg.Transferred() {
+			e.emit(cv, leg, lr, EventTransferred, now)
+		}
+		e.emit(cv, leg, lr, EventDisconnected, now)
+		lr.DisconnectedAt = now
+	case PhaseDone:
+		if rule != nil && !lr.Queued {
+			if !e.enqueue(ctx, cv, leg, lr, rule, now) {
+				return false
+			}
+		}
+		e.emit(cv, leg, lr, EventWrapupDone, now)
+	}
+	return true
+}
+
+func (e *Engine) emit(cv *conv, leg *AgentLeg, lr *LegRecord, t EventType, now time.Time) {
+	if !slices.ContainsFunc(e.hooks, func(h Hooks) bool { return h.Event != nil }) {
+		return
+	}
+	ev := Event{Type: t, ConversationID: cv.id, Rule: lr.Rule, Leg: *leg, Conversation: cv.snap.Clone(), At: now}
+	e.each(func(h *Hooks) {
+		if h.Event != nil {
+			h.Event(ev)
+		}
+	})
+}
+
+func (e *Engine) each(f func(*Hooks)) {
+	for i := range e.hooks {
+		f(&e.hooks[i])
+	}
+}
+
+func (e *Engine) fail(n ErrorNotice) {
+	e.log.LogAttrs(context.Background(), slog.LevelError, "ctikit: "+n.Stage+" failed",
+		slog.String("conversation", n.ConversationID), slog.String("leg", n.LegID),
+		slog.String("rule", n.Rule), slog.String("error", errString(n.Err)))
+	e.each(func(h *Hooks) {
+		if h.Error != nil {
+			h.Error(n)
+		}
+	})
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+func (e *Engine) agent(ctx context.Context, leg *AgentLeg, lr *LegRecord) (Agent, error) {
+	if lr.Agent != nil {
+		return *lr.Agent, nil
+	}
+	if e.dir == nil {
+		return Agent{}, fmt.Errorf("no agent directory: %w", ErrUnknownAgent)
+	}
+	a, err := e.dir.Agent(ctx, leg)
+	if err != nil {
+		return Agent{}, err
+	}
+	lr.Agent = &a
+	return a, nil
+}
+
+// identify tries the rule's identities in order and returns the first
+// non-empty result.
+func (e *Engine) identify(ctx context.Context, c *Conversation, rule *Rule) (Result, Identity, error) {
+	ids := rule.Identities(c)
+	var first Identity
+	for i, id := range ids {
+		if i == 0 {
+			first = id
+		}
+		res, err := e.matcher.Match(ctx, Query{Identity: id, WithOpenTickets: rule.WantsOpenTickets(), Conversation: c})
+		if errors.Is(err, ErrNoMatch) {
+			continue
+		}
+		if err != nil {
+			return Result{}, id, fmt.Errorf("identify by %s: %w", id.Kind, err)
+		}
+		if len(res.Records) > 0 {
+			return res, id, nil
+		}
+	}
+	return Result{}, first, nil
+}
+
+func (e *Engine) pop(ctx context.Context, cv *conv, leg *AgentLeg, lr *LegRecord, rule *Rule, since time.Time) {
+	lr.PopTries++
+	cv.dirty = true
+	n := PopNotice{ConversationID: cv.id, LegID: leg.ID, UserID: leg.UserID, Rule: rule.Name}
+	defer func() {
+		n.Latency = time.Since(since)
+		e.each(func(h *Hooks) {
+			if h.Pop != nil {
+				h.Pop(n)
+			}
+		})
+	}()
+	if rule.Popup == PopupNone {
+		lr.PopDone = true
+		n.Decision = Decision{Action: ActionNone, Reason: "rule " + rule.Name + " pops nothing"}
+		return
+	}
+	agent, err := e.agent(ctx, leg, lr)
+	if err != nil {
+		n.Err = err
+		if errors.Is(err, ErrUnknownAgent) {
+			lr.PopDone = true // asking again will not help
+		}
+		e.fail(ErrorNotice{ConversationID: cv.id, LegID: leg.ID, Rule: rule.Name, Stage: "directory", Err: err})
+		return
+	}
+	n.Agent = agent
+	var dec Decision
+	rec := cv.rec
+	switch {
+	case rec.Resolved != nil:
+		dec = Decision{Action: ActionShow, Record: rec.Resolved, Reason: "the record popped earlier in this conversation"}
+		n.Identity = rec.Identity
+	default:
+		res, id, err := e.cachedIdentify(ctx, cv, rule)
+		n.Identity = id
+		if err != nil {
+			n.Err = err
+			e.fail(ErrorNotice{ConversationID: cv.id, LegID: leg.ID, Rule: rule.Name, Stage: "match", Err: err})
+			return
+		}
+		dec = e.strategy.Decide(DecideInput{Rule: rule, Conversation: cv.snap, Leg: leg, Identity: id, Result: res})
+	}
+	n.Decision = dec
+	n.Result, n.Err = e.perform(ctx, cv, leg, lr, rule, agent, n.Identity, dec)
+	if n.Err != nil {
+		e.fail(ErrorNotice{ConversationID: cv.id, LegID: leg.ID, Rule: rule.Name, Stage: "pop", Err: n.Err})
+	}
+}
+
+// cachedIdentify identifies the customer once per conversation: agents the
+// conversation is transferred to reuse the result.
+func (e *Engine) cachedIdentify(ctx context.Context, cv *conv, rule *Rule) (Result, Identity, error) {
+	rec := cv.rec
+	if rec.Identified {
+		return Result{Records: rec.Candidates, More: rec.More}, rec.Identity, nil
+	}
+	res, id, err := e.identify(ctx, cv.snap, rule)
+	if err != nil {
+		return res, id, err
+	}
+	rec.Identified, rec.Identity, rec.Candidates, rec.More = true, id, res.Records, res.More
+	cv.dirty = true
+	return res, id, nil
+}
+
+// perform carries out a decision for one leg and records the outcome.
+func (e *Engine) perform(ctx context.Context, cv *conv, leg *AgentLeg, lr *LegRecord, rule *Rule, agent Agent, id Identity, dec Decision) (PopResult, error) {
+	cv.dirty = true
+	switch dec.Action {
+	case ActionChoose:
+		lr.Choosing, lr.Candidates = true, dec.Candidates
+		ch := Choice{
+			ConversationID: cv.id, LegID: leg.ID, Rule: rule.Name, Agent: agent, Leg: *leg,
+			Candidates: dec.Candidates, More: cv.rec.More, CanCreate: rule.NoMatch != NoMatchNothing,
+		}
+		e.each(func(h *Hooks) {
+			if h.Choice != nil {
+				h.Choice(ch)
+			}
+		})
+		if e.chooser == nil {
+			lr.PopDone = true
+			e.log.Warn("several records match but no Chooser is configured: nothing popped", "conversation", cv.id, "rule", rule.Name)
+			return PopResult{}, nil
+		}
+		if err := e.chooser.Offer(ctx, ch); err != nil {
+			return PopResult{}, fmt.Errorf("offer choice: %w", err)
+		}
+		lr.PopDone = true
+		return PopResult{}, nil
+	case ActionShow, ActionCreate:
+		res, err := e.popper.Pop(ctx, PopRequest{Agent: agent, Conversation: cv.snap, Leg: leg, Rule: rule, Identity: id, Decision: dec})
+		// Keep what was created even when the display failed, so that a
+		// retry shows it instead of creating it again.
+		cv.rec.Created = append(cv.rec.Created, res.Created...)
+		if res.Shown != nil {
+			lr.Popped = res.Shown
+			if cv.rec.Resolved == nil {
+				cv.rec.Resolved = res.Shown
+			}
+		}
+		if err != nil {
+			return res, err
+		}
+		lr.PopDone = true
+		return res, nil
+	default:
+		lr.PopDone = true
+		return PopResult{}, nil
+	}
+}
+
+// answer handles Engine.Choose inside the conversation's worker.
+func (e *Engine) answer(ctx context.Context, cv *conv, legID string, pick *Record) (PopResult, error) {
+	lr := cv.rec.Legs[legID]
+	if lr == nil || !lr.Choosing || cv.snap == nil {
+		return PopResult{}, ErrNoChoice
+	}
+	leg := cv.snap.Leg(legID)
+	rule := e.rules.Rule(lr.Rule)
+	if leg == nil || rule == nil {
+		return PopResult{}, ErrNoChoice
+	}
+	var dec Decision
+	if pick == nil {
+		if rule.NoMatch == NoMatchNothing {
+			return PopResult{}, fmt.Errorf("%w: rule %s creates nothing (nomatch: nothing)", ErrInvalid, rule.Name)
+		}
+		dec = e.strategy.Decide(DecideInput{Rule: rule, Conversation: cv.snap, Leg: leg, Identity: cv.rec.Identity})
+		if dec.Action != ActionCreate {
+			return PopResult{}, fmt.Errorf("%w: rule %s: the strategy does not create a record", ErrInvalid, rule.Name)
+		}
+	} else {
+		i := slices.IndexFunc(lr.Candidates, func(r Record) bool { return r.Same(*pick) })
+		if i < 0 {
+			return PopResult{}, fmt.Errorf("%w: %s is not one of the candidates offered", ErrInvalid, pick.Ref())
+		}
+		c := lr.Candidates[i]
+		dec = Decision{Action: ActionShow, Record: &c, Reason: "picked by the agent"}
+	}
+	n := PopNotice{ConversationID: cv.id, LegID: legID, UserID: leg.UserID, Rule: rule.Name, Identity: cv.rec.Identity, Decision: dec}
+	start := time.Now()
+	defer func() {
+		n.Latency = time.Since(start)
+		e.each(func(h *Hooks) {
+			if h.Pop != nil {
+				h.Pop(n)
+			}
+		})
+	}()
+	agent, err := e.agent(ctx, leg, lr)
+	if err != nil {
+		n.Err = err
+		return PopResult{}, err
+	}
+	n.Agent = agent
+	n.Result, n.Err = e.perform(ctx, cv, leg, lr, rule, agent, cv.rec.Identity, dec)
+	if n.Err != nil {
+		e.fail(ErrorNotice{ConversationID: cv.id, LegID: legID, Rule: rule.Name, Stage: "choose", Err: n.Err})
+		return n.Result, n.Err
+	}
+	lr.Choosing = false
+	cv.dirty = true
+	// Save now: Choose may come after the leg settled, when no evaluation
+	// would persist it.
+	cv.rec.UpdatedAt = time.Now()
+	if err := e.state.SaveConversation(ctx, cv.rec); err != nil {
+		e.fail(ErrorNotice{ConversationID: cv.id, LegID: legID, Rule: rule.Name, Stage: "save", Err: err})
+	} else {
+		cv.dirty = false
+	}
+	return n.Result, nil
+}
+
+// enqueue puts the leg's sync job in the outbox.
+func (e *Engine) enqueue(ctx context.Context, cv *conv, leg *AgentLeg, lr *LegRecord, rule *Rule, now time.Time) bool {
+	if lr.Agent == nil && e.dir != nil {
+		if a, err := e.dir.Agent(ctx, leg); err == nil {
+			lr.Agent = &a
+		}
+	}
+	popped := lr.Popped
+	if popped == nil {
+		popped = cv.rec.Resolved
+	}
+	job := &SyncJob{
+		Key:            JobKey(cv.id, leg.ID),
+		ConversationID: cv.id,
+		LegID:          leg.ID,
+		Rule:           rule.Name,
+		Conversation:   cv.snap,
+		Agent:          lr.Agent,
+		Popped:         popped,
+		Created:        cv.rec.Created,
+		Candidates:     cv.rec.Candidates,
+		Identity:       cv.rec.Identity,
+		EnqueuedAt:     now,
+	}
+	if err := e.outbox.Put(ctx, job); err != nil {
+		e.fail(ErrorNotice{ConversationID: cv.id, LegID: leg.ID, Rule: rule.Name, Stage: "enqueue", Err: err})
+		return false
+	}
+	lr.Queued = true
+	e.each(func(h *Hooks) {
+		if h.Sync != nil {
+			h.Sync(SyncNotice{Key: job.Key, ConversationID: cv.id, LegID: leg.ID, UserID: leg.UserID, Rule: rule.Name, State: SyncQueued})
+		}
+	})
+	select {
+	case e.wake <- struct{}{}:
+	default:
+	}
+	return true
+}

@@ -1,0 +1,880 @@
+package cti_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/cxplay/ctikit/cti"
+	"github.com/cxplay/ctikit/cti/ctitest"
+)
+
+// --- test collaborators ------------------------------------------------------
+
+// matcher finds users by phone from a fixed table and counts calls.
+type matcher struct {
+	mu    sync.Mutex
+	users map[string][]cti.Record
+	calls int
+	err   error
+}
+
+func (m *matcher) Match(_ context.Context, q cti.Query) (cti.Result, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.calls++
+	if m.err != nil {
+		return cti.Result{}, m.err
+	}
+	return cti.Result{Records: slices.Clone(m.users[q.Identity.Value])}, nil
+}
+
+func (m *matcher) Calls() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.calls
+}
+
+// strategy is a minimal pure decision: one → show, several → choose, none →
+// create per nomatch.
+var strategy = cti.StrategyFunc(func(in cti.DecideInput) cti.Decision {
+	switch n := len(in.Result.Records); {
+	case n == 1:
+		return cti.Decision{Action: cti.ActionShow, Record: &in.Result.Records[0]}
+	case n > 1 && in.Rule.Multiple == cti.MultipleChoose:
+		return cti.Decision{Action: cti.ActionChoose, Candidates: in.Result.Records}
+	case n > 1 && in.Rule.Multiple == cti.MultipleFirst:
+		return cti.Decision{Action: cti.ActionShow, Record: &in.Result.Records[0]}
+	case n == 0 && in.Rule.NoMatch != cti.NoMatchNothing:
+		return cti.Decision{Action: cti.ActionCreate, Create: cti.CreateSpec{User: true}}
+	}
+	return cti.Decision{Action: cti.ActionNone}
+})
+
+type popCall struct {
+	Conversation, Leg, User string
+	Agent                   int64
+	Decision                cti.Decision
+}
+
+// popper records pops; fail returns an error for a conversation.
+type popper struct {
+	mu     sync.Mutex
+	calls  []popCall
+	nextID int64
+	fail   func(req cti.PopRequest) error
+	block  func(req cti.PopRequest)
+}
+
+func (p *popper) Pop(_ context.Context, req cti.PopRequest) (cti.PopResult, error) {
+	if p.block != nil {
+		p.block(req)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.calls = append(p.calls, popCall{req.Conversation.ID, req.Leg.ID, req.Leg.UserID, req.Agent.ID, req.Decision})
+	if p.fail != nil {
+		if err := p.fail(req); err != nil {
+			return cti.PopResult{}, err
+		}
+	}
+	switch req.Decision.Action {
+	case cti.ActionShow:
+		r := *req.Decision.Record
+		return cti.PopResult{Shown: &r}, nil
+	case cti.ActionCreate:
+		p.nextID++
+		r := cti.Record{Kind: cti.KindUser, ID: 9000 + p.nextID, Phone: req.Conversation.Customer.Phone}
+		return cti.PopResult{Shown: &r, Created: []cti.Record{r}}, nil
+	}
+	return cti.PopResult{}, errors.New("unexpected action " + string(req.Decision.Action))
+}
+
+func (p *popper) Calls() []popCall {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.calls)
+}
+
+// sink records synced jobs; fail decides an error per attempt.
+type sink struct {
+	mu       sync.Mutex
+	jobs     []*cti.SyncJob
+	attempts map[string]int
+	fail     func(job *cti.SyncJob, attempt int) error
+}
+
+func (s *sink) Sync(_ context.Context, job *cti.SyncJob) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.attempts == nil {
+		s.attempts = map[string]int{}
+	}
+	s.attempts[job.Key]++
+	if s.fail != nil {
+		if err := s.fail(job, s.attempts[job.Key]); err != nil {
+			return err
+		}
+	}
+	s.jobs = append(s.jobs, job.Clone())
+	return nil
+}
+
+func (s *sink) Jobs() []*cti.SyncJob {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.jobs)
+}
+
+func (s *sink) Keys() []string {
+	var keys []string
+	for _, j := range s.Jobs() {
+		keys = append(keys, j.Key)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+var directory = cti.DirectoryFunc(func(_ context.Context, leg *cti.AgentLeg) (cti.Agent, error) {
+	if leg.UserID == "ghost" {
+		return cti.Agent{}, fmt.Errorf("user %s: %w", leg.UserID, cti.ErrUnknownAgent)
+	}
+	var id int64
+	for _, c := range leg.UserID {
+		id = id*31 + int64(c)
+	}
+	return cti.Agent{ID: id, Email: leg.UserID + "@example.com"}, nil
+})
+
+// recorder collects hook notifications.
+type recorder struct {
+	mu      sync.Mutex
+	events  []string
+	pops    []cti.PopNotice
+	syncs   []cti.SyncNotice
+	errs    []cti.ErrorNotice
+	choices []cti.Choice
+}
+
+func (r *recorder) hooks() cti.Hooks {
+	return cti.Hooks{
+		Event: func(e cti.Event) {
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			r.events = append(r.events, e.ConversationID+"/"+e.Leg.ID+":"+e.Type.String())
+		},
+		Pop: func(n cti.PopNotice) {
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			r.pops = append(r.pops, n)
+		},
+		Sync: func(n cti.SyncNotice) {
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			r.syncs = append(r.syncs, n)
+		},
+		Error: func(n cti.ErrorNotice) {
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			r.errs = append(r.errs, n)
+		},
+		Choice: func(c cti.Choice) {
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			r.choices = append(r.choices, c)
+		},
+	}
+}
+
+func (r *recorder) Events(prefix string) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, e := range r.events {
+		if strings.HasPrefix(e, prefix) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func (r *recorder) Errors() []cti.ErrorNotice {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.errs)
+}
+
+func (r *recorder) SyncStates(key string) []cti.SyncState {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []cti.SyncState
+	for _, n := range r.syncs {
+		if n.Key == key {
+			out = append(out, n.State)
+		}
+	}
+	return out
+}
+
+// --- rig ----------------------------------------------------------------------
+
+const (
+	phoneAlice  = "+14155550100"
+	phoneShared = "+14155550199"
+	phoneNew    = "+14155550123"
+)
+
+func testRules() *cti.Rules {
+	return &cti.Rules{
+		Subscribe: cti.Subscribe{Queues: []string{"q-support"}},
+		Rules: []cti.Rule{{
+			Name:     "support",
+			When:     cti.When{Queues: []string{"Support"}},
+			Identify: []cti.IdentifySpec{{Kind: cti.IdentifyPhone}},
+			Popup:    cti.PopupUser,
+		}, {
+			Name:     "sales-create",
+			When:     cti.When{Queues: []string{"Sales"}},
+			Identify: []cti.IdentifySpec{{Kind: cti.IdentifyPhone}},
+			NoMatch:  cti.NoMatchCreateUser,
+			PopOn:    cti.PopOnConnected,
+		}},
+	}
+}
+
+type rig struct {
+	t       *testing.T
+	ctx     context.Context
+	src     *ctitest.Source
+	eng     *cti.Engine
+	store   *cti.MemoryStore
+	matcher *matcher
+	popper  *popper
+	sink    *sink
+	rec     *recorder
+	stop    func() error
+}
+
+func newRig(t *testing.T, opts ...cti.Option) *rig {
+	return newRigWith(t, cti.NewMemoryStore(), &sink{}, opts...)
+}
+
+func newRigWith(t *testing.T, store *cti.MemoryStore, sk *sink, opts ...cti.Option) *rig {
+	t.Helper()
+	r := &rig{
+		t: t, src: ctitest.NewSource(), store: store, sink: sk, popper: &popper{}, rec: &recorder{},
+		matcher: &matcher{users: map[string][]cti.Record{
+			phoneAlice: {{Kind: cti.KindUser, ID: 1, Name: "Alice", Phone: phoneAlice}},
+			phoneShared: {
+				{Kind: cti.KindUser, ID: 2, Name: "Bob", Phone: phoneShared},
+				{Kind: cti.KindUser, ID: 3, Name: "Carol", Phone: phoneShared},
+			},
+		}},
+	}
+	base := []cti.Option{
+		cti.WithMatcher(r.matcher), cti.WithStrategy(strategy), cti.WithPopper(r.popper),
+		cti.WithDirectory(directory), cti.WithSink(r.sink), cti.WithStore(r.store),
+		cti.WithHooks(r.rec.hooks()),
+	}
+	eng, err := cti.NewEngine(r.src, testRules(), append(base, opts...)...)
+	require.NoError(t, err)
+	r.eng = eng
+	ctx, cancel := context.WithCancel(context.Background())
+	r.ctx = ctx
+	done := make(chan error, 1)
+	go func() { done <- eng.Run(ctx) }()
+	r.stop = func() error {
+		cancel()
+		return <-done
+	}
+	return r
+}
+
+func (r *rig) send(cs ...*cti.Conversation) {
+	r.t.Helper()
+	require.NoError(r.t, r.src.Send(r.ctx, cs...))
+	synctest.Wait()
+}
+
+func support(id string) *ctitest.Builder {
+	return ctitest.NewConversation(id, cti.MediaVoice).Phone(phoneAlice).Queue("q-support", "Support")
+}
+
+// --- tests --------------------------------------------------------------------
+
+func TestEngineVoiceLifecycle(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t)
+		b := support("c1")
+		r.send(b.Alert("l1", "u1"))
+		require.Len(t, r.popper.Calls(), 1, "popped on alerting")
+		p := r.popper.Calls()[0]
+		assert.Equal(t, cti.ActionShow, p.Decision.Action)
+		assert.Equal(t, int64(1), p.Decision.Record.ID)
+		assert.Equal(t, "l1", p.Leg)
+
+		r.send(b.Connect("l1"), b.Disconnect("l1"))
+		assert.Empty(t, r.sink.Jobs(), "no sync before the wrap-up")
+		r.send(b.Wrapup("l1", "code-sale", "resolved"), b.End())
+		time.Sleep(time.Second)
+		synctest.Wait()
+
+		jobs := r.sink.Jobs()
+		require.Len(t, jobs, 1)
+		j := jobs[0]
+		assert.Equal(t, "c1/l1", j.Key)
+		assert.Equal(t, "support", j.Rule)
+		require.NotNil(t, j.Popped)
+		assert.Equal(t, int64(1), j.Popped.ID)
+		require.NotNil(t, j.Agent)
+		assert.Equal(t, "u1@example.com", j.Agent.Email)
+		assert.Equal(t, "code-sale", j.Conversation.Leg("l1").Wrapup.Code)
+		assert.True(t, j.Conversation.Ended())
+		assert.Equal(t, []string{"c1/l1:offered", "c1/l1:connected", "c1/l1:disconnected", "c1/l1:wrapup_done"}, r.rec.Events("c1/"))
+		assert.Equal(t, []cti.SyncState{cti.SyncQueued, cti.SyncDone}, r.rec.SyncStates("c1/l1"))
+		require.NoError(t, r.stop())
+	})
+}
+
+func TestEngineDuplicatesFireOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t)
+		b := support("c1")
+		s1, s2 := b.Alert("l1", "u1"), b.Connect("l1")
+		s3, s4 := b.Disconnect("l1"), b.Wrapup("l1", "w", "")
+		s5 := b.End()
+		// Every update arrives twice (queue topic and user topic), and
+		// Genesys replays some.
+		for _, s := range []*cti.Conversation{s1, s1, s2, s1, s2, s3, s2, s3, s4, s4, s3, s5, s5, s4} {
+			r.send(s.Clone())
+		}
+		time.Sleep(time.Second)
+		synctest.Wait()
+		assert.Len(t, r.popper.Calls(), 1)
+		assert.Equal(t, 1, r.matcher.Calls())
+		assert.Equal(t, []string{"c1/l1"}, r.sink.Keys())
+		assert.Equal(t, []string{"c1/l1:offered", "c1/l1:connected", "c1/l1:disconnected", "c1/l1:wrapup_done"}, r.rec.Events("c1/"))
+
+		// A replay after the conversation finished is dropped.
+		r.send(s1.Clone(), s4.Clone())
+		time.Sleep(time.Second)
+		synctest.Wait()
+		assert.Len(t, r.popper.Calls(), 1)
+		assert.Len(t, r.sink.Jobs(), 1)
+		require.NoError(t, r.stop())
+	})
+}
+
+func TestEngineOutOfOrder(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t)
+		b := support("c1")
+		s1, s2 := b.Alert("l1", "u1"), b.Connect("l1")
+		s3, s4 := b.Disconnect("l1"), b.Wrapup("l1", "w", "")
+		// Connected arrives before alerting: offered and connected still
+		// fire once, in order, and the pop happens once.
+		r.send(s2, s1)
+		assert.Equal(t, []string{"c1/l1:offered", "c1/l1:connected"}, r.rec.Events("c1/"))
+		assert.Len(t, r.popper.Calls(), 1)
+		// The wrap-up arrives before the disconnect.
+		r.send(s4, s3)
+		time.Sleep(time.Second)
+		synctest.Wait()
+		assert.Equal(t, []string{"c1/l1:offered", "c1/l1:connected", "c1/l1:disconnected", "c1/l1:wrapup_done"}, r.rec.Events("c1/"))
+		jobs := r.sink.Jobs()
+		require.Len(t, jobs, 1)
+		assert.Equal(t, "w", jobs[0].Conversation.Leg("l1").Wrapup.Code, "a stale snapshot does not erase the wrap-up")
+
+		// A leg first seen finished is synced but never popped.
+		b2 := support("c2")
+		b2.Alert("l1", "u1")
+		b2.Connect("l1")
+		b2.Disconnect("l1")
+		r.send(b2.Wrapup("l1", "w", ""))
+		time.Sleep(time.Second)
+		synctest.Wait()
+		assert.Len(t, r.popper.Calls(), 1, "no pop for a leg already over")
+		assert.Equal(t, []string{"c1/l1", "c2/l1"}, r.sink.Keys())
+		require.NoError(t, r.stop())
+	})
+}
+
+func TestEngineTransfer(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t)
+		b := support("c1")
+		r.send(b.Alert("a", "u1"), b.Connect("a"))
+		r.send(b.Transfer("a", "b", "u2", cti.Ref{ID: "q-support", Name: "Support"}))
+		assert.Equal(t, []string{"c1/a:offered", "c1/a:connected", "c1/a:transferred", "c1/a:disconnected", "c1/b:offered"}, r.rec.Events("c1/"))
+		calls := r.popper.Calls()
+		require.Len(t, calls, 2, "the new agent gets a pop")
+		assert.Equal(t, "u2", calls[1].User)
+		assert.Equal(t, int64(1), calls[1].Decision.Record.ID, "the same record as the first agent")
+		assert.Equal(t, 1, r.matcher.Calls(), "the customer is identified once per conversation")
+
+		r.send(b.Wrapup("a", "transferred", ""), b.Connect("b"))
+		time.Sleep(time.Second)
+		synctest.Wait()
+		assert.Equal(t, []string{"c1/a"}, r.sink.Keys(), "the first agent's segment syncs after their wrap-up")
+		r.send(b.Hangup("b"), b.Wrapup("b", "done", "all good"))
+		time.Sleep(time.Second)
+		synctest.Wait()
+		assert.Equal(t, []string{"c1/a", "c1/b"}, r.sink.Keys())
+		for _, j := range r.sink.Jobs() {
+			assert.Equal(t, int64(1), j.Popped.ID)
+		}
+		require.Len(t, r.sink.Jobs()[1].Conversation.Transfers, 1)
+		require.NoError(t, r.stop())
+	})
+}
+
+func TestEngineSimultaneousConversationsPerAgent(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t)
+		voice := support("voice")
+		chats := []*ctitest.Builder{
+			ctitest.NewConversation("chat1", cti.MediaChat).Phone(phoneAlice).Queue("q-support", "Support"),
+			ctitest.NewMessage("wa", cti.ChannelWhatsApp).Phone(phoneShared).Queue("q-support", "Support"),
+			ctitest.NewMessage("sms", cti.ChannelSMS).Phone(phoneAlice).Queue("q-support", "Support"),
+		}
+		r.send(voice.Alert("l", "u1"))
+		for _, c := range chats {
+			r.send(c.Alert("l", "u1"))
+		}
+		r.send(voice.Connect("l"))
+		for _, c := range chats {
+			r.send(c.Connect("l"))
+		}
+		assert.Len(t, r.popper.Calls(), 3, "voice, chat and sms pop; whatsapp asks to choose")
+		require.Len(t, r.rec.choices, 1)
+		assert.Equal(t, "wa", r.rec.choices[0].ConversationID)
+
+		// They end in a different order from how they started.
+		for _, c := range []*ctitest.Builder{chats[2], voice, chats[0], chats[1]} {
+			r.send(c.Hangup("l"), c.Wrapup("l", "w", ""))
+		}
+		time.Sleep(time.Second)
+		synctest.Wait()
+		assert.Equal(t, []string{"chat1/l", "sms/l", "voice/l", "wa/l"}, r.sink.Keys())
+		require.NoError(t, r.stop())
+	})
+}
+
+func TestEngineNoWrapupGrace(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t, cti.WithTiming(cti.Timing{Grace: 30 * time.Second}))
+		b := support("c1")
+		r.send(b.Alert("l1", "u1"))
+		b.NoWrapup("l1")
+		r.send(b.Connect("l1"), b.Hangup("l1"))
+		time.Sleep(29 * time.Second)
+		synctest.Wait()
+		assert.Empty(t, r.sink.Jobs(), "waits the grace period for a late wrap-up")
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+		assert.Equal(t, []string{"c1/l1"}, r.sink.Keys())
+		assert.Nil(t, r.sink.Jobs()[0].Conversation.Leg("l1").Wrapup)
+
+		// A wrap-up that does come within the grace period is synced with it.
+		b2 := support("c2")
+		r.send(b2.Alert("l1", "u1"))
+		b2.NoWrapup("l1")
+		r.send(b2.Connect("l1"), b2.Hangup("l1"))
+		time.Sleep(5 * time.Second)
+		r.send(b2.Wrapup("l1", "late", ""))
+		time.Sleep(time.Second)
+		synctest.Wait()
+		assert.Equal(t, []string{"c1/l1", "c2/l1"}, r.sink.Keys())
+		assert.Equal(t, "late", r.sink.Jobs()[1].Conversation.Leg("l1").Wrapup.Code)
+		require.NoError(t, r.stop())
+	})
+}
+
+func TestEngineWaitsForAfterCallWork(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t)
+		b := support("c1")
+		r.send(b.Alert("l1", "u1"), b.Connect("l1"), b.Hangup("l1"), b.WrapupPending("l1", "w"))
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		assert.Empty(t, r.sink.Jobs(), "after-call work still pending")
+		r.send(b.CompleteACW("l1"))
+		time.Sleep(time.Second)
+		synctest.Wait()
+		assert.Equal(t, []string{"c1/l1"}, r.sink.Keys())
+		require.NoError(t, r.stop())
+	})
+}
+
+func TestEngineWrapupTimeout(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t, cti.WithTiming(cti.Timing{WrapupTimeout: 10 * time.Minute}))
+		b := support("c1")
+		r.send(b.Alert("l1", "u1"), b.Connect("l1"), b.Hangup("l1"))
+		time.Sleep(9 * time.Minute)
+		synctest.Wait()
+		assert.Empty(t, r.sink.Jobs())
+		time.Sleep(2 * time.Minute)
+		synctest.Wait()
+		assert.Equal(t, []string{"c1/l1"}, r.sink.Keys(), "synced without the wrap-up that never came")
+		require.NoError(t, r.stop())
+	})
+}
+
+func TestEngineFailingPopper(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t)
+		r.popper.fail = func(req cti.PopRequest) error {
+			if req.Conversation.ID == "bad" {
+				return &cti.UpstreamError{Service: "zendesk", Op: "display", Status: 503}
+			}
+			return nil
+		}
+		bad, good := support("bad"), support("good")
+		r.send(bad.Alert("l", "u1"), good.Alert("l", "u2"))
+		r.send(bad.Connect("l"), good.Connect("l"))
+		calls := r.popper.Calls()
+		var badCalls int
+		for _, c := range calls {
+			if c.Conversation == "bad" {
+				badCalls++
+			}
+		}
+		assert.Equal(t, 2, badCalls, "the failed alerting pop is retried once on connect")
+		errs := r.rec.Errors()
+		require.Len(t, errs, 2)
+		for _, e := range errs {
+			assert.Equal(t, "bad", e.ConversationID)
+			assert.Equal(t, "pop", e.Stage)
+			assert.Equal(t, "support", e.Rule)
+			assert.True(t, cti.IsRetryable(e.Err))
+		}
+		r.send(bad.Hangup("l"), bad.Wrapup("l", "w", ""), good.Hangup("l"), good.Wrapup("l", "w", ""))
+		time.Sleep(time.Second)
+		synctest.Wait()
+		assert.Equal(t, []string{"bad/l", "good/l"}, r.sink.Keys(), "a failed pop does not stop the sync")
+		require.NoError(t, r.stop())
+	})
+}
+
+func TestEngineSlowPopperDoesNotBlockOthers(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		release := make(chan struct{})
+		r := newRig(t)
+		r.popper.block = func(req cti.PopRequest) {
+			if req.Conversation.ID == "slow" {
+				<-release
+			}
+		}
+		slow, fast := support("slow"), support("fast")
+		r.send(slow.Alert("l", "u1"))
+		// The same agent's other conversation, and more updates of the
+		// stuck one, queue up behind it without blocking the source.
+		r.send(slow.Connect("l"), fast.Alert("l", "u1"), fast.Connect("l"), fast.Hangup("l"), fast.Wrapup("l", "w", ""))
+		time.Sleep(time.Second)
+		synctest.Wait()
+		assert.Equal(t, []string{"fast/l"}, r.sink.Keys())
+		close(release)
+		r.send(slow.Hangup("l"), slow.Wrapup("l", "w", ""))
+		time.Sleep(time.Second)
+		synctest.Wait()
+		assert.Equal(t, []string{"fast/l", "slow/l"}, r.sink.Keys())
+		require.NoError(t, r.stop())
+	})
+}
+
+type chooser struct {
+	mu      sync.Mutex
+	offered []cti.Choice
+}
+
+func (c *chooser) Offer(_ context.Context, ch cti.Choice) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.offered = append(c.offered, ch)
+	return nil
+}
+
+func TestEngineChoose(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ch := &chooser{}
+		r := newRig(t, cti.WithChooser(ch))
+		b := support("c1").Phone(phoneShared)
+		r.send(b.Alert("l1", "u1"))
+		require.Len(t, ch.offered, 1)
+		offer := ch.offered[0]
+		assert.Len(t, offer.Candidates, 2)
+		assert.Equal(t, "l1", offer.LegID)
+		assert.Empty(t, r.popper.Calls(), "nothing popped until the agent picks")
+
+		_, err := r.eng.Choose(r.ctx, "c1", "l1", &cti.Record{Kind: cti.KindUser, ID: 77})
+		assert.ErrorIs(t, err, cti.ErrInvalid, "only an offered candidate can be picked")
+		_, err = r.eng.Choose(r.ctx, "c1", "nope", &offer.Candidates[0])
+		assert.ErrorIs(t, err, cti.ErrNoChoice)
+		_, err = r.eng.Choose(r.ctx, "missing", "l1", &offer.Candidates[0])
+		assert.ErrorIs(t, err, cti.ErrNotFound)
+		_, err = r.eng.Choose(r.ctx, "c1", "l1", nil)
+		assert.ErrorIs(t, err, cti.ErrInvalid, "the rule creates nothing on no match")
+
+		res, err := r.eng.Choose(r.ctx, "c1", "l1", &offer.Candidates[1])
+		require.NoError(t, err)
+		require.NotNil(t, res.Shown)
+		assert.Equal(t, int64(3), res.Shown.ID)
+		require.Len(t, r.popper.Calls(), 1)
+		assert.Equal(t, int64(3), r.popper.Calls()[0].Decision.Record.ID)
+		_, err = r.eng.Choose(r.ctx, "c1", "l1", &offer.Candidates[0])
+		assert.ErrorIs(t, err, cti.ErrNoChoice, "answered already")
+
+		r.send(b.Connect("l1"), b.Hangup("l1"), b.Wrapup("l1", "w", ""))
+		time.Sleep(time.Second)
+		synctest.Wait()
+		jobs := r.sink.Jobs()
+		require.Len(t, jobs, 1)
+		assert.Equal(t, int64(3), jobs[0].Popped.ID, "the sync writes to what the agent picked")
+		assert.Len(t, jobs[0].Candidates, 2)
+		require.NoError(t, r.stop())
+	})
+}
+
+func TestEngineNoMatchCreatesOnceAcrossTransfer(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t)
+		b := ctitest.NewConversation("c1", cti.MediaVoice).Phone(phoneNew).Queue("q-sales", "Sales")
+		r.send(b.Alert("a", "u1"))
+		assert.Empty(t, r.popper.Calls(), "sales pops on connected")
+		r.send(b.Connect("a"))
+		require.Len(t, r.popper.Calls(), 1)
+		assert.Equal(t, cti.ActionCreate, r.popper.Calls()[0].Decision.Action)
+		r.send(b.Transfer("a", "b", "u2", cti.Ref{}), b.Connect("b"))
+		calls := r.popper.Calls()
+		require.Len(t, calls, 2)
+		assert.Equal(t, cti.ActionShow, calls[1].Decision.Action, "the second agent sees the created user, no second create")
+		assert.Equal(t, int64(9001), calls[1].Decision.Record.ID)
+		r.send(b.Wrapup("a", "w", ""), b.Hangup("b"), b.Wrapup("b", "w", ""))
+		time.Sleep(time.Second)
+		synctest.Wait()
+		for _, j := range r.sink.Jobs() {
+			assert.Equal(t, []cti.Record{{Kind: cti.KindUser, ID: 9001, Phone: phoneNew}}, j.Created)
+		}
+		require.NoError(t, r.stop())
+	})
+}
+
+func TestEngineNoRuleNoUnknownAgent(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t)
+		other := ctitest.NewConversation("other", cti.MediaVoice).Phone(phoneAlice).Queue("q-x", "Billing")
+		r.send(other.Alert("l", "u1"), other.Connect("l"), other.Hangup("l"), other.Wrapup("l", "w", ""))
+		ghost := support("ghost")
+		r.send(ghost.Alert("l", "ghost"), ghost.Connect("l"))
+		time.Sleep(time.Second)
+		synctest.Wait()
+		assert.Empty(t, r.popper.Calls())
+		assert.Empty(t, r.sink.Jobs(), "no rule: nothing synced")
+		assert.Equal(t, []string{"other/l:offered", "other/l:connected", "other/l:disconnected", "other/l:wrapup_done"}, r.rec.Events("other/"), "events fire for every leg, rule or not")
+		errs := r.rec.Errors()
+		require.Len(t, errs, 1, "an unknown agent is reported once, not retried")
+		assert.ErrorIs(t, errs[0].Err, cti.ErrUnknownAgent)
+		assert.Equal(t, "directory", errs[0].Stage)
+		require.NoError(t, r.stop())
+	})
+}
+
+func TestEngineRestartNeitherPopsNorSyncsTwice(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		store := cti.NewMemoryStore()
+		sk := &sink{}
+		r1 := newRigWith(t, store, sk)
+		b := support("c1")
+		s1, s2 := b.Alert("l1", "u1"), b.Connect("l1")
+		r1.send(s1, s2)
+		require.Len(t, r1.popper.Calls(), 1)
+		done := support("c2")
+		r1.send(done.Alert("l", "u1"), done.Connect("l"), done.Hangup("l"), done.Wrapup("l", "w", ""))
+		time.Sleep(time.Second)
+		synctest.Wait()
+		require.NoError(t, r1.stop())
+
+		// The process restarts on the same store: the source is told what
+		// was open and replays it.
+		r2 := newRigWith(t, store, sk)
+		synctest.Wait()
+		assert.Equal(t, []string{"c1"}, r2.src.Resumed())
+		r2.send(s2.Clone(), b.Hangup("l1"), b.Wrapup("l1", "w", ""))
+		r2.send(done.Snapshot())
+		time.Sleep(time.Second)
+		synctest.Wait()
+		assert.Empty(t, r2.popper.Calls(), "no second pop after restart")
+		assert.Equal(t, []string{"c1/l1", "c2/l"}, sk.Keys(), "each leg synced once across the restart")
+		assert.Equal(t, []string{"c1/l1:disconnected", "c1/l1:wrapup_done"}, r2.rec.Events("c1/"))
+		require.NoError(t, r2.stop())
+	})
+}
+
+func TestEngineOutboxSurvivesRestart(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		store := cti.NewMemoryStore()
+		down := &sink{fail: func(*cti.SyncJob, int) error {
+			return &cti.UpstreamError{Service: "zendesk", Status: 503}
+		}}
+		r1 := newRigWith(t, store, down)
+		b := support("c1")
+		r1.send(b.Alert("l1", "u1"), b.Connect("l1"), b.Hangup("l1"), b.Wrapup("l1", "w", ""))
+		time.Sleep(time.Second)
+		synctest.Wait()
+		require.NoError(t, r1.stop())
+		st, err := store.Stats(context.Background())
+		require.NoError(t, err)
+		assert.Equal(t, 1, st.Pending, "an undelivered sync stays in the outbox")
+
+		up := &sink{}
+		r2 := newRigWith(t, store, up)
+		time.Sleep(5 * time.Minute) // past the backoff of the failed attempt
+		synctest.Wait()
+		assert.Equal(t, []string{"c1/l1"}, up.Keys())
+		require.NoError(t, r2.stop())
+	})
+}
+
+func TestEngineSyncRetriesAndDeadLetters(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sk := &sink{fail: func(job *cti.SyncJob, attempt int) error {
+			switch {
+			case job.ConversationID == "flaky" && attempt <= 2:
+				return &cti.UpstreamError{Service: "zendesk", Op: "update ticket", Status: 429, RetryAfter: 20 * time.Second}
+			case job.ConversationID == "broken":
+				return &cti.UpstreamError{Service: "zendesk", Op: "update ticket", Status: 422}
+			case job.ConversationID == "late" && attempt == 1:
+				return cti.Later(time.Minute, "recording not ready")
+			}
+			return nil
+		}}
+		r := newRigWith(t, cti.NewMemoryStore(), sk)
+		for _, id := range []string{"flaky", "broken", "late"} {
+			b := support(id)
+			r.send(b.Alert("l", "u1"), b.Connect("l"), b.Hangup("l"), b.Wrapup("l", "w", ""))
+		}
+		time.Sleep(time.Second)
+		synctest.Wait()
+		assert.Empty(t, sk.Keys())
+		assert.Equal(t, []cti.SyncState{cti.SyncQueued, cti.SyncDead}, r.rec.SyncStates("broken/l"))
+		dead, err := r.store.DeadLetters(context.Background())
+		require.NoError(t, err)
+		require.Len(t, dead, 1)
+		assert.Contains(t, dead[0].LastError, "422")
+
+		time.Sleep(19 * time.Second)
+		synctest.Wait()
+		assert.Empty(t, sk.Keys(), "Retry-After is honoured")
+		time.Sleep(2 * time.Minute)
+		synctest.Wait()
+		assert.Equal(t, []string{"flaky/l", "late/l"}, sk.Keys())
+		assert.Equal(t, []cti.SyncState{cti.SyncQueued, cti.SyncRetry, cti.SyncRetry, cti.SyncDone}, r.rec.SyncStates("flaky/l"))
+		assert.Equal(t, []cti.SyncState{cti.SyncQueued, cti.SyncDeferred, cti.SyncDone}, r.rec.SyncStates("late/l"))
+		st, _ := r.store.Stats(context.Background())
+		assert.Equal(t, cti.OutboxStats{Pending: 0, Dead: 1}, st)
+		require.NoError(t, r.stop())
+	})
+}
+
+type batchSink struct {
+	sink
+	batches []int
+}
+
+func (b *batchSink) SyncBatch(ctx context.Context, jobs []*cti.SyncJob) []error {
+	b.mu.Lock()
+	b.batches = append(b.batches, len(jobs))
+	b.mu.Unlock()
+	errs := make([]error, len(jobs))
+	for i, j := range jobs {
+		errs[i] = b.Sync(ctx, j)
+	}
+	return errs
+}
+
+func TestEngineBatchesBacklog(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		bs := &batchSink{}
+		src := ctitest.NewSource()
+		store := cti.NewMemoryStore()
+		// A backlog waiting in the outbox from before a restart.
+		for i := range 250 {
+			id := fmt.Sprintf("c%03d", i)
+			require.NoError(t, store.Put(context.Background(), &cti.SyncJob{
+				Key: cti.JobKey(id, "l"), ConversationID: id, LegID: "l", Rule: "support",
+				Conversation: &cti.Conversation{ID: id}, EnqueuedAt: ctitest.Start.Add(time.Duration(i)),
+			}))
+		}
+		eng, err := cti.NewEngine(src, testRules(), cti.WithMatcher(&matcher{}), cti.WithStrategy(strategy),
+			cti.WithPopper(&popper{}), cti.WithDirectory(directory), cti.WithSink(bs), cti.WithStore(store))
+		require.NoError(t, err)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error)
+		go func() { done <- eng.Run(ctx) }()
+		time.Sleep(time.Second)
+		synctest.Wait()
+		cancel()
+		require.NoError(t, <-done)
+		assert.Len(t, bs.Jobs(), 250)
+		assert.Equal(t, 250, sum(bs.batches))
+		assert.LessOrEqual(t, len(bs.batches), 4, "a backlog goes out in batches of up to 100: %v", bs.batches)
+		for _, n := range bs.batches {
+			assert.LessOrEqual(t, n, 100)
+		}
+	})
+}
+
+func sum(xs []int) (n int) {
+	for _, x := range xs {
+		n += x
+	}
+	return n
+}
+
+func TestEngineRunOnceAndRequiredCollaborators(t *testing.T) {
+	_, err := cti.NewEngine(ctitest.NewSource(), testRules())
+	require.Error(t, err)
+	for _, want := range []string{"Sink", "Matcher", "Strategy", "Popper", "Directory"} {
+		assert.Contains(t, err.Error(), want)
+	}
+	_, err = cti.NewEngine(ctitest.NewSource(), &cti.Rules{}, cti.WithSink(&sink{}))
+	var ce *cti.ConfigError
+	require.ErrorAs(t, err, &ce)
+
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t)
+		synctest.Wait()
+		assert.Error(t, r.eng.Run(r.ctx), "Run twice")
+		require.NoError(t, r.stop())
+		assert.ErrorIs(t, r.eng.HandleConversation(context.Background(), &cti.Conversation{ID: "x"}), cti.ErrClosed)
+	})
+}
+
+func TestEngineSourceFailureStopsRun(t *testing.T) {
+	boom := errors.New("invalid client credentials")
+	src := cti.SourceFunc(func(ctx context.Context, h cti.Handler) error { return boom })
+	eng, err := cti.NewEngine(src, testRules(), cti.WithMatcher(&matcher{}), cti.WithStrategy(strategy),
+		cti.WithPopper(&popper{}), cti.WithDirectory(directory), cti.WithSink(&sink{}))
+	require.NoError(t, err)
+	err = eng.Run(context.Background())
+	assert.ErrorIs(t, err, boom)
+}
+
+func TestEngineRejectsSnapshotWithoutID(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t)
+		err := r.src.Send(r.ctx, &cti.Conversation{})
+		assert.ErrorIs(t, err, cti.ErrInvalid)
+		require.NoError(t, r.stop())
+	})
+}

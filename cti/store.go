@@ -1,0 +1,315 @@
+package cti
+
+import (
+	"cmp"
+	"context"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+)
+
+// LegRecord is what the engine remembers about one agent leg.
+type LegRecord struct {
+	Phase Phase  `json:"phase"`
+	Rule  string `json:"rule,omitempty"` // the rule matched for the leg; "" when none applied
+	// Matched is set once the leg's rule was looked up (Rule may still be "").
+	Matched bool   `json:"matched,omitempty"`
+	UserID  string `json:"userId,omitempty"`
+	Agent   *Agent `json:"agent,omitempty"`
+	// PopTries counts pop attempts; PopDone is set once the pop (or choice
+	// offer) succeeded or the decision was to pop nothing.
+	PopTries int     `json:"popTries,omitempty"`
+	PopDone  bool    `json:"popDone,omitempty"`
+	Popped   *Record `json:"popped,omitempty"`
+	// Choosing is set while the agent is asked to pick one of Candidates.
+	Choosing   bool     `json:"choosing,omitempty"`
+	Candidates []Record `json:"candidates,omitempty"`
+	// DisconnectedAt is when the engine saw the leg disconnect; the grace
+	// period and wrap-up timeout run from it.
+	DisconnectedAt time.Time `json:"disconnectedAt,omitzero"`
+	// Queued is set once the leg's sync job is in the outbox.
+	Queued bool `json:"queued,omitempty"`
+}
+
+// ConvRecord is the engine's durable memory of one conversation: enough to
+// never pop or sync twice across restarts.
+type ConvRecord struct {
+	ID   string                `json:"id"`
+	Legs map[string]*LegRecord `json:"legs,omitempty"`
+	// Resolved is the record popped for the conversation; agents the
+	// conversation is transferred to get the same one.
+	Resolved *Record  `json:"resolved,omitempty"`
+	Created  []Record `json:"created,omitempty"`
+	// Identified is set once the customer was identified; Identity found
+	// Candidates (More: there were more than MaxResults).
+	Identified bool     `json:"identified,omitempty"`
+	Identity   Identity `json:"identity,omitzero"`
+	Candidates []Record `json:"candidates,omitempty"`
+	More       bool     `json:"more,omitempty"`
+	// Done is set when the conversation ended and every leg is settled.
+	Done      bool      `json:"done,omitempty"`
+	UpdatedAt time.Time `json:"updatedAt"`
+}
+
+// Clone returns a deep copy.
+func (r *ConvRecord) Clone() *ConvRecord {
+	if r == nil {
+		return nil
+	}
+	n := *r
+	n.Legs = make(map[string]*LegRecord, len(r.Legs))
+	for k, l := range r.Legs {
+		lc := *l
+		lc.Agent = clonePtr(l.Agent)
+		lc.Popped = cloneRecord(l.Popped)
+		lc.Candidates = cloneRecords(l.Candidates)
+		n.Legs[k] = &lc
+	}
+	n.Resolved = cloneRecord(r.Resolved)
+	n.Created = cloneRecords(r.Created)
+	n.Candidates = cloneRecords(r.Candidates)
+	return &n
+}
+
+// Clone returns a deep copy.
+func (j *SyncJob) Clone() *SyncJob {
+	if j == nil {
+		return nil
+	}
+	n := *j
+	n.Conversation = j.Conversation.Clone()
+	n.Agent = clonePtr(j.Agent)
+	n.Popped = cloneRecord(j.Popped)
+	n.Created = cloneRecords(j.Created)
+	n.Candidates = cloneRecords(j.Candidates)
+	return &n
+}
+
+func clonePtr[T any](p *T) *T {
+	if p == nil {
+		return nil
+	}
+	v := *p
+	return &v
+}
+
+func cloneRecord(r *Record) *Record {
+	if r == nil {
+		return nil
+	}
+	v := *r
+	v.OpenTickets = cloneRecords(r.OpenTickets)
+	return &v
+}
+
+func cloneRecords(rs []Record) []Record {
+	if rs == nil {
+		return nil
+	}
+	out := slices.Clone(rs)
+	for i := range out {
+		out[i].OpenTickets = cloneRecords(out[i].OpenTickets)
+	}
+	return out
+}
+
+// StateStore keeps the engine's per-conversation memory.
+//
+// All methods are safe for concurrent use; the engine never calls them
+// concurrently for the same conversation. Save must not retain rec (copy
+// or serialize it). Load returns ErrNotFound for an unknown id.
+type StateStore interface {
+	LoadConversation(ctx context.Context, id string) (*ConvRecord, error)
+	SaveConversation(ctx context.Context, rec *ConvRecord) error
+	// OpenConversations lists the ids of records not Done.
+	OpenConversations(ctx context.Context) ([]string, error)
+	// PruneConversations deletes Done records last updated before t and
+	// returns how many it deleted.
+	PruneConversations(ctx context.Context, before time.Time) (int, error)
+}
+
+// Outbox holds pending sync jobs until the sink accepted them.
+//
+// All methods are safe for concurrent use and must not retain the jobs
+// passed in (copy or serialize them); jobs returned are the caller's.
+type Outbox interface {
+	// Put inserts or replaces the job with job.Key.
+	Put(ctx context.Context, job *SyncJob) error
+	// Due returns up to limit pending jobs whose NextAttempt is not after
+	// now, oldest EnqueuedAt first, and the earliest NextAttempt of the
+	// pending jobs not yet due (zero when there are none).
+	Due(ctx context.Context, now time.Time, limit int) (due []*SyncJob, next time.Time, err error)
+	// Ack removes a delivered job. Acking an unknown key is not an error.
+	Ack(ctx context.Context, key string) error
+	// Bury moves a job that failed for good to the dead letters.
+	Bury(ctx context.Context, job *SyncJob, reason string) error
+}
+
+// OutboxStats counts what an outbox holds.
+type OutboxStats struct {
+	Pending int `json:"pending"`
+	Dead    int `json:"dead"`
+}
+
+// OutboxInspector is an optional interface of an Outbox for operations
+// (metrics, the reference server's status page).
+type OutboxInspector interface {
+	Stats(ctx context.Context) (OutboxStats, error)
+	DeadLetters(ctx context.Context) ([]*SyncJob, error)
+}
+
+// Store is a StateStore and an Outbox, as one durable backend provides them.
+type Store interface {
+	StateStore
+	Outbox
+}
+
+// MemoryStore is an in-memory Store: the default, for tests and for
+// deployments that accept losing pending syncs on a crash (package syncmap
+// has a durable one). The zero value is ready to use.
+type MemoryStore struct {
+	mu    sync.Mutex
+	convs map[string]*ConvRecord
+	jobs  map[string]*SyncJob
+	dead  map[string]*SyncJob
+}
+
+var (
+	_ Store           = (*MemoryStore)(nil)
+	_ OutboxInspector = (*MemoryStore)(nil)
+)
+
+// NewMemoryStore returns an empty MemoryStore.
+func NewMemoryStore() *MemoryStore { return &MemoryStore{} }
+
+// LoadConversation implements StateStore.
+func (s *MemoryStore) LoadConversation(_ context.Context, id string) (*ConvRecord, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.convs[id]
+	if !ok {
+		return nil, ErrNotFound
+	}
+	return r.Clone(), nil
+}
+
+// SaveConversation implements StateStore.
+func (s *MemoryStore) SaveConversation(_ context.Context, rec *ConvRecord) error {
+	c := rec.Clone()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.convs == nil {
+		s.convs = map[string]*ConvRecord{}
+	}
+	s.convs[rec.ID] = c
+	return nil
+}
+
+// OpenConversations implements StateStore.
+func (s *MemoryStore) OpenConversations(context.Context) ([]string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var ids []string
+	for id, r := range s.convs {
+		if !r.Done {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	return ids, nil
+}
+
+// PruneConversations implements StateStore.
+func (s *MemoryStore) PruneConversations(_ context.Context, before time.Time) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for id, r := range s.convs {
+		if r.Done && r.UpdatedAt.Before(before) {
+			delete(s.convs, id)
+			n++
+		}
+	}
+	return n, nil
+}
+
+// Put implements Outbox.
+func (s *MemoryStore) Put(_ context.Context, job *SyncJob) error {
+	c := job.Clone()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.jobs == nil {
+		s.jobs = map[string]*SyncJob{}
+	}
+	s.jobs[job.Key] = c
+	return nil
+}
+
+// Due implements Outbox.
+func (s *MemoryStore) Due(_ context.Context, now time.Time, limit int) ([]*SyncJob, time.Time, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var due []*SyncJob
+	var next time.Time
+	for _, j := range s.jobs {
+		if j.NextAttempt.After(now) {
+			if next.IsZero() || j.NextAttempt.Before(next) {
+				next = j.NextAttempt
+			}
+			continue
+		}
+		due = append(due, j)
+	}
+	slices.SortFunc(due, func(a, b *SyncJob) int {
+		return cmp.Or(a.EnqueuedAt.Compare(b.EnqueuedAt), cmp.Compare(a.Key, b.Key))
+	})
+	if limit > 0 && len(due) > limit {
+		due = due[:limit]
+	}
+	for i := range due {
+		due[i] = due[i].Clone()
+	}
+	return due, next, nil
+}
+
+// Ack implements Outbox.
+func (s *MemoryStore) Ack(_ context.Context, key string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.jobs, key)
+	return nil
+}
+
+// Bury implements Outbox.
+func (s *MemoryStore) Bury(_ context.Context, job *SyncJob, reason string) error {
+	c := job.Clone()
+	c.LastError = reason
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.jobs, job.Key)
+	if s.dead == nil {
+		s.dead = map[string]*SyncJob{}
+	}
+	s.dead[job.Key] = c
+	return nil
+}
+
+// Stats implements OutboxInspector.
+func (s *MemoryStore) Stats(context.Context) (OutboxStats, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return OutboxStats{Pending: len(s.jobs), Dead: len(s.dead)}, nil
+}
+
+// DeadLetters implements OutboxInspector.
+func (s *MemoryStore) DeadLetters(context.Context) ([]*SyncJob, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	keys := slices.Sorted(maps.Keys(s.dead))
+	out := make([]*SyncJob, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, s.dead[k].Clone())
+	}
+	return out, nil
+}

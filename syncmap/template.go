@@ -1,0 +1,197 @@
+package syncmap
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"reflect"
+	"strconv"
+	"strings"
+	"text/template"
+	"time"
+	"unicode/utf8"
+)
+
+// Funcs returns the helpers every sync template may use, rendering times
+// with f:
+//
+//	duration X      h:mm:ss of a time.Duration, or of a number of seconds
+//	time T [LAYOUT] a time.Time in the configured zone and layout (or LAYOUT)
+//	default D V     V, or D when V is empty
+//	truncate N V    V cut to N characters, with "…" when cut
+//	join SEP LIST   the non-empty items of a list joined with SEP
+//	upper, lower, trim
+func Funcs(f Format) template.FuncMap {
+	return template.FuncMap{
+		"duration": func(v any) (string, error) {
+			switch x := v.(type) {
+			case time.Duration:
+				return HMS(x), nil
+			case int:
+				return HMS(time.Duration(x) * time.Second), nil
+			case int64:
+				return HMS(time.Duration(x) * time.Second), nil
+			case float64:
+				return HMS(time.Duration(x * float64(time.Second))), nil
+			case string:
+				if x == "" {
+					return "", nil
+				}
+				if n, err := strconv.ParseFloat(x, 64); err == nil {
+					return HMS(time.Duration(n * float64(time.Second))), nil
+				}
+				if d, err := time.ParseDuration(x); err == nil {
+					return HMS(d), nil
+				}
+				return "", fmt.Errorf("duration: %q is not a duration or a number of seconds", x)
+			case nil:
+				return "", nil
+			}
+			return "", fmt.Errorf("duration: cannot render %T", v)
+		},
+		"time": func(t time.Time, layout ...string) string {
+			g := f
+			if len(layout) > 0 && layout[0] != "" {
+				g.Layout = layout[0]
+			}
+			return g.Time(t)
+		},
+		"default": func(def string, v any) string {
+			s := toString(v)
+			if strings.TrimSpace(s) == "" {
+				return def
+			}
+			return s
+		},
+		"truncate": func(n int, v any) string { return Truncate(toString(v), n, "…") },
+		"join": func(sep string, v any) string {
+			rv := reflect.ValueOf(v)
+			if rv.Kind() != reflect.Slice && rv.Kind() != reflect.Array {
+				return toString(v)
+			}
+			var parts []string
+			for i := range rv.Len() {
+				if s := toString(rv.Index(i).Interface()); s != "" {
+					parts = append(parts, s)
+				}
+			}
+			return strings.Join(parts, sep)
+		},
+		"upper": strings.ToUpper,
+		"lower": strings.ToLower,
+		"trim":  strings.TrimSpace,
+	}
+}
+
+func toString(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return x
+	case fmt.Stringer:
+		return x.String()
+	}
+	return fmt.Sprint(v)
+}
+
+// Truncate cuts s to at most n characters (runes), ending with marker when
+// it was cut; the marker counts toward n.
+func Truncate(s string, n int, marker string) string {
+	if n <= 0 {
+		return ""
+	}
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	keep := n - utf8.RuneCountInString(marker)
+	if keep < 0 {
+		keep = 0
+		marker = string([]rune(marker)[:n])
+	}
+	i := 0
+	for j := range s {
+		if i == keep {
+			return s[:j] + marker
+		}
+		i++
+	}
+	return s + marker
+}
+
+// Template is a parsed sync template.
+type Template struct {
+	t *template.Template
+}
+
+// Parse parses a template over Data. It checks the syntax, that every
+// helper exists, and that every data point named exists, so that a typo is
+// an error at load time rather than an empty field at sync time.
+func Parse(name, text string) (*Template, error) {
+	t, err := template.New(name).Option("missingkey=zero").Funcs(Funcs(Format{})).Parse(text)
+	if err != nil {
+		return nil, cleanErr(err)
+	}
+	// Execute against sample data: unknown fields and wrong helper
+	// arguments surface now.
+	if err := t.Execute(new(bytes.Buffer), sample()); err != nil {
+		return nil, cleanErr(err)
+	}
+	return &Template{t: t}, nil
+}
+
+// Check reports whether text is a valid sync template.
+func Check(text string) error {
+	_, err := Parse("check", text)
+	return err
+}
+
+// Render executes the template over d, times rendered with f. A template
+// that fails (or panics) returns an error, never a partial value.
+func (t *Template) Render(d *Data, f Format) (out string, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			out, err = "", fmt.Errorf("template %s: %v", t.t.Name(), r)
+		}
+	}()
+	c, err := t.t.Clone()
+	if err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	if err := c.Funcs(Funcs(f)).Execute(&b, d); err != nil {
+		return "", cleanErr(err)
+	}
+	return b.String(), nil
+}
+
+func sample() *Data {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	return &Data{
+		ConversationID: "sample", Start: now, Connect: now, End: now.Add(time.Minute),
+		Duration: time.Minute, Talk: time.Minute, Attributes: map[string]string{},
+	}
+}
+
+// cleanErr turns text/template's messages into something a person editing
+// YAML can act on.
+func cleanErr(err error) error {
+	msg := err.Error()
+	if i := strings.Index(msg, "can't evaluate field "); i >= 0 {
+		field := msg[i+len("can't evaluate field "):]
+		if j := strings.IndexByte(field, ' '); j >= 0 {
+			field = field[:j]
+		}
+		return fmt.Errorf("unknown data point .%s (see the data point catalog: %s)", field, strings.Join(Names(), ", "))
+	}
+	return errors.New(strings.TrimPrefix(msg, "template: "))
+}
+
+// Names lists the data point names templates can use, in catalog order.
+func Names() []string {
+	out := make([]string, 0, len(Catalog))
+	for _, p := range Catalog {
+		out = append(out, p.Name)
+	}
+	return out
+}
