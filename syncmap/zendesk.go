@@ -204,7 +204,7 @@ type Comment struct {
 // Call is the Talk Partner Edition standard call object. Times are sent in
 // ISO 8601; durations in seconds.
 type Call struct {
-	ID    int64 `json:"id,omitempty"`    // read-only
+	ID    int64 `json:"id,omitempty"`     // read-only
 	AppID int64 `json:"app_id,omitempty"` // mandatory on create
 	// ExternalID is the telephony system's id of the call: the sink sets
 	// it to the sync's idempotency marker.
@@ -212,14 +212,14 @@ type Call struct {
 	TicketID      int64     `json:"ticket_id,omitempty"`
 	AgentID       int64     `json:"agent_id,omitempty"`
 	EndUserID     int64     `json:"end_user_id,omitempty"`
-	FromLine      string    `json:"from_line,omitempty"`       // mandatory on create
-	ToLine        string    `json:"to_line,omitempty"`         // mandatory on create
-	Direction     string    `json:"direction,omitempty"`       // inbound | outbound; mandatory on create
-	CallStartedAt time.Time `json:"call_started_at,omitzero"`  // mandatory on create
-	CallEndedAt   time.Time `json:"call_ended_at,omitzero"`    // when the call ended
-	Duration      int       `json:"duration,omitempty"`        // seconds
-	TalkTime      int       `json:"talk_time,omitempty"`       // seconds
-	QueueName     string    `json:"queue_name,omitempty"`      // the ACD queue
+	FromLine      string    `json:"from_line,omitempty"`        // mandatory on create
+	ToLine        string    `json:"to_line,omitempty"`          // mandatory on create
+	Direction     string    `json:"direction,omitempty"`        // inbound | outbound; mandatory on create
+	CallStartedAt time.Time `json:"call_started_at,omitzero"`   // mandatory on create
+	CallEndedAt   time.Time `json:"call_ended_at,omitzero"`     // when the call ended
+	Duration      int       `json:"duration,omitempty"`         // seconds
+	TalkTime      int       `json:"talk_time,omitempty"`        // seconds
+	QueueName     string    `json:"queue_name,omitempty"`       // the ACD queue
 	Disposition   string    `json:"call_disposition,omitempty"` // the wrap-up
 	// CompletionStatus is "completed", "abandoned_in_queue", ...
 	CompletionStatus string `json:"completion_status,omitempty"`
