@@ -95,19 +95,76 @@ type Data struct {
 	ReplyText    string
 
 	// Attributes are the participant attributes (custom values).
-	Attributes map[string]string
+	Attributes Attrs
+	// Values are custom values computed from other data points and
+	// attributes (WithComputed); {{.Value "Name"}}.
+	Values Attrs
 
 	// Raw values for helpers: {{time .Start "15:04"}}, {{duration .Duration}}.
-	Start    time.Time
-	Connect  time.Time
-	End      time.Time
-	Duration time.Duration
-	Talk     time.Duration
+	// They render empty when unknown.
+	Start    Time
+	Connect  Time
+	End      Time
+	Duration Duration
+	Talk     Duration
+}
+
+// Time is a raw time data point: it renders as RFC 3339 in UTC, or empty
+// when unknown, and has every method of time.Time ({{.Start.Year}}).
+type Time struct{ time.Time }
+
+// String renders t as RFC 3339, "" for the zero time.
+func (t Time) String() string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+// Duration is a raw duration data point: it renders as h:mm:ss, or empty
+// when zero, and has every method of time.Duration ({{.Duration.Seconds}}).
+type Duration struct{ time.Duration }
+
+// String renders d as h:mm:ss, "" when zero.
+func (d Duration) String() string {
+	if d.Duration == 0 {
+		return ""
+	}
+	return HMS(d.Duration)
+}
+
+// Attrs are named string values (participant attributes, computed
+// values). A missing name reads as "": {{.Attributes.Name}}. It renders as
+// "name=value" pairs sorted by name, "" when empty.
+type Attrs map[string]string
+
+// String renders the pairs sorted by name, separated by "; ".
+func (a Attrs) String() string {
+	keys := slices.Sorted(maps.Keys(a))
+	var b strings.Builder
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(k)
+		b.WriteByte('=')
+		b.WriteString(a[k])
+	}
+	return b.String()
 }
 
 // Attr returns a participant attribute, "" when absent:
 // {{.Attr "AccountNumber"}}.
 func (d *Data) Attr(name string) string { return d.Attributes[name] }
+
+// Value returns a computed value (WithComputed) or, when there is none of
+// that name, the participant attribute: {{.Value "Segment"}}.
+func (d *Data) Value(name string) string {
+	if v, ok := d.Values[name]; ok {
+		return v
+	}
+	return d.Attributes[name]
+}
 
 // AttrOr returns a participant attribute or def when absent or empty.
 func (d *Data) AttrOr(name, def string) string {
@@ -119,7 +176,7 @@ func (d *Data) AttrOr(name, def string) string {
 
 // NewData computes the data points of a sync job.
 func NewData(job *cti.SyncJob, f Format) *Data {
-	d := &Data{ConversationID: job.ConversationID}
+	d := &Data{ConversationID: job.ConversationID, Attributes: Attrs{}, Values: Attrs{}}
 	c := job.Conversation
 	if c == nil {
 		return d
@@ -137,7 +194,7 @@ func NewData(job *cti.SyncJob, f Format) *Data {
 		d.QueueName = leg.Queue.Name
 	}
 	d.CampaignName, d.CampaignID = c.Campaign.Name, c.Campaign.ID
-	d.Start, d.Connect, d.End = c.StartTime, c.ConnectedTime, c.EndTime
+	d.Start, d.Connect, d.End = Time{c.StartTime}, Time{c.ConnectedTime}, Time{c.EndTime}
 	d.StartTime, d.ConnectedTime, d.EndTime = f.Time(c.StartTime), f.Time(c.ConnectedTime), f.Time(c.EndTime)
 	if !c.ConnectedTime.IsZero() {
 		end := c.EndTime
@@ -145,15 +202,17 @@ func NewData(job *cti.SyncJob, f Format) *Data {
 			end = leg.EndTime // this agent's segment ended before the conversation
 		}
 		if !end.IsZero() && end.After(c.ConnectedTime) {
-			d.Duration = end.Sub(c.ConnectedTime)
+			d.Duration = Duration{end.Sub(c.ConnectedTime)}
 		}
-		d.CallDuration = HMS(d.Duration)
+		if !end.IsZero() {
+			d.CallDuration = HMS(d.Duration.Duration)
+		}
 	}
 	if leg != nil {
 		d.AgentName, d.AgentEmail, d.AgentUserID = leg.Name, leg.Email, leg.UserID
 		if !leg.ConnectedTime.IsZero() && leg.EndTime.After(leg.ConnectedTime) {
-			d.Talk = leg.EndTime.Sub(leg.ConnectedTime)
-			d.TalkTime = HMS(d.Talk)
+			d.Talk = Duration{leg.EndTime.Sub(leg.ConnectedTime)}
+			d.TalkTime = HMS(d.Talk.Duration)
 		}
 		if w := leg.Wrapup; w != nil {
 			d.WrapupCode, d.WrapupName, d.WrapupCategory, d.WrapupNotes = w.Code, w.Name, w.Category, w.Notes
@@ -180,9 +239,9 @@ func NewData(job *cti.SyncJob, f Format) *Data {
 	ct := c.Content
 	d.EmailSubject, d.EmailBody, d.EmailText = ct.EmailSubject, ct.EmailBody, ct.EmailText
 	d.ReplySubject, d.ReplyBody, d.ReplyText = ct.ReplySubject, ct.ReplyBody, ct.ReplyText
-	d.Attributes = maps.Clone(c.Attributes)
+	d.Attributes = Attrs(maps.Clone(c.Attributes))
 	if d.Attributes == nil {
-		d.Attributes = map[string]string{}
+		d.Attributes = Attrs{}
 	}
 	return d
 }

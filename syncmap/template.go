@@ -25,6 +25,8 @@ func Funcs(f Format) template.FuncMap {
 	return template.FuncMap{
 		"duration": func(v any) (string, error) {
 			switch x := v.(type) {
+			case Duration:
+				return HMS(x.Duration), nil
 			case time.Duration:
 				return HMS(x), nil
 			case int:
@@ -49,12 +51,34 @@ func Funcs(f Format) template.FuncMap {
 			}
 			return "", fmt.Errorf("duration: cannot render %T", v)
 		},
-		"time": func(t time.Time, layout ...string) string {
+		"time": func(v any, layout ...string) (string, error) {
 			g := f
 			if len(layout) > 0 && layout[0] != "" {
 				g.Layout = layout[0]
 			}
-			return g.Time(t)
+			switch x := v.(type) {
+			case Time:
+				return g.Time(x.Time), nil
+			case time.Time:
+				return g.Time(x), nil
+			case *time.Time:
+				if x == nil {
+					return "", nil
+				}
+				return g.Time(*x), nil
+			case string:
+				if x == "" {
+					return "", nil
+				}
+				t, err := time.Parse(time.RFC3339, x)
+				if err != nil {
+					return "", fmt.Errorf("time: %q is not an RFC 3339 time", x)
+				}
+				return g.Time(t), nil
+			case nil:
+				return "", nil
+			}
+			return "", fmt.Errorf("time: cannot render %T", v)
 		},
 		"default": func(def string, v any) string {
 			s := toString(v)
@@ -119,26 +143,41 @@ func Truncate(s string, n int, marker string) string {
 	return s + marker
 }
 
-// Template is a parsed sync template.
+// Template is a parsed sync template. It is safe for concurrent use.
 type Template struct {
 	t *template.Template
+	f Format // the format t's helpers were bound to
 }
 
 // Parse parses a template over Data. It checks the syntax, that every
 // helper exists, and that every data point named exists, so that a typo is
 // an error at load time rather than an empty field at sync time.
 func Parse(name, text string) (*Template, error) {
-	t, err := template.New(name).Option("missingkey=zero").Funcs(Funcs(Format{})).Parse(text)
+	return ParseFormat(name, text, Format{})
+}
+
+// ParseFormat is Parse with the helpers bound to f, so that Render with
+// the same f does not copy the template.
+func ParseFormat(name, text string, f Format) (t *Template, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			t, err = nil, fmt.Errorf("template %s: %v", name, r)
+		}
+	}()
+	tt, err := template.New(name).Option("missingkey=zero").Funcs(Funcs(f)).Parse(text)
 	if err != nil {
 		return nil, cleanErr(err)
 	}
 	// Execute against sample data: unknown fields and wrong helper
 	// arguments surface now.
-	if err := t.Execute(new(bytes.Buffer), sample()); err != nil {
+	if err := tt.Execute(new(bytes.Buffer), sample()); err != nil {
 		return nil, cleanErr(err)
 	}
-	return &Template{t: t}, nil
+	return &Template{t: tt, f: f}, nil
 }
+
+// Name is the template's name.
+func (t *Template) Name() string { return t.t.Name() }
 
 // Check reports whether text is a valid sync template.
 func Check(text string) error {
@@ -154,12 +193,18 @@ func (t *Template) Render(d *Data, f Format) (out string, err error) {
 			out, err = "", fmt.Errorf("template %s: %v", t.t.Name(), r)
 		}
 	}()
-	c, err := t.t.Clone()
-	if err != nil {
-		return "", err
+	if d == nil {
+		d = &Data{}
+	}
+	c := t.t
+	if f != t.f {
+		if c, err = t.t.Clone(); err != nil {
+			return "", err
+		}
+		c.Funcs(Funcs(f))
 	}
 	var b strings.Builder
-	if err := c.Funcs(Funcs(f)).Execute(&b, d); err != nil {
+	if err := c.Execute(&b, d); err != nil {
 		return "", cleanErr(err)
 	}
 	return b.String(), nil
@@ -168,8 +213,8 @@ func (t *Template) Render(d *Data, f Format) (out string, err error) {
 func sample() *Data {
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	return &Data{
-		ConversationID: "sample", Start: now, Connect: now, End: now.Add(time.Minute),
-		Duration: time.Minute, Talk: time.Minute, Attributes: map[string]string{},
+		ConversationID: "sample", Start: Time{now}, Connect: Time{now}, End: Time{now.Add(time.Minute)},
+		Duration: Duration{time.Minute}, Talk: Duration{time.Minute}, Attributes: Attrs{}, Values: Attrs{},
 	}
 }
 

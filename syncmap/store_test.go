@@ -1,0 +1,127 @@
+package syncmap_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cxplay/ctikit/cti"
+	"github.com/cxplay/ctikit/cti/ctitest"
+	"github.com/cxplay/ctikit/syncmap"
+)
+
+func openStore(t *testing.T, dir string) *syncmap.Store {
+	t.Helper()
+	s, err := syncmap.OpenStore(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+func TestStoreConformance(t *testing.T) {
+	ctitest.TestStore(t, func(t *testing.T) cti.Store { return openStore(t, t.TempDir()) })
+}
+
+func TestStoreSurvivesReopen(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s, err := syncmap.OpenStore(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC)
+	big := make([]byte, 100_000)
+	for i := range big {
+		big[i] = 'a' + byte(i%26)
+	}
+	job := &cti.SyncJob{Key: "c1/l1", ConversationID: "c1", LegID: "l1", Rule: "r", EnqueuedAt: t0,
+		Conversation: &cti.Conversation{ID: "c1", Content: cti.Content{Transcript: string(big)}}}
+	if err := s.Put(ctx, job); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Bury(ctx, &cti.SyncJob{Key: "c2/l1", ConversationID: "c2", EnqueuedAt: t0}, "422"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SaveConversation(ctx, &cti.ConvRecord{ID: "c1", UpdatedAt: t0}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openStore(t, dir)
+	due, _, err := s.Due(ctx, t0, 10)
+	if err != nil || len(due) != 1 || due[0].Conversation.Content.Transcript != string(big) {
+		t.Fatalf("after reopen: Due = %d jobs, %v; want the job with its 100k transcript", len(due), err)
+	}
+	st, err := s.Stats(ctx)
+	if err != nil || st != (cti.OutboxStats{Pending: 1, Dead: 1}) {
+		t.Fatalf("Stats = %+v, %v", st, err)
+	}
+	if err := s.Requeue(ctx, "c2/l1", t0); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Requeue(ctx, "nope", t0); !errors.Is(err, cti.ErrNotFound) {
+		t.Fatalf("Requeue(unknown) = %v, want ErrNotFound", err)
+	}
+	due, _, _ = s.Due(ctx, t0, 10)
+	if len(due) != 2 {
+		t.Fatalf("after requeue: %d due, want 2", len(due))
+	}
+	if ids, _ := s.OpenConversations(ctx); len(ids) != 1 || ids[0] != "c1" {
+		t.Fatalf("OpenConversations = %v", ids)
+	}
+}
+
+func TestStoreLocked(t *testing.T) {
+	dir := t.TempDir()
+	openStore(t, dir)
+	_, err := syncmap.OpenStore(dir, syncmap.WithLockTimeout(50*time.Millisecond))
+	if !errors.Is(err, syncmap.ErrStoreLocked) {
+		t.Fatalf("second open = %v, want ErrStoreLocked", err)
+	}
+	if want := "CTI_STATE_DIR"; !strings.Contains(err.Error(), want) {
+		t.Fatalf("error %q should mention %s", err, want)
+	}
+}
+
+func TestStoreCorrupt(t *testing.T) {
+	for name, content := range map[string][]byte{
+		"garbage":   []byte("this is not a bbolt file, just some text that is long enough....................................."),
+		"truncated": nil, // filled below from a real store
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, syncmap.StoreFile)
+			if content == nil {
+				s := openStore(t, t.TempDir())
+				_ = s.Put(context.Background(), &cti.SyncJob{Key: "k"})
+				b, err := os.ReadFile(s.Path())
+				if err != nil {
+					t.Fatal(err)
+				}
+				content = make([]byte, len(b))
+				copy(content, b)
+				for i := 4096 * 2; i < len(content); i++ { // wipe everything after the meta pages
+					content[i] = 0xff
+				}
+			}
+			if err := os.WriteFile(path, content, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			_, err := syncmap.OpenStore(dir)
+			if !errors.Is(err, syncmap.ErrStoreCorrupt) {
+				t.Fatalf("open = %v, want ErrStoreCorrupt", err)
+			}
+			if !strings.Contains(err.Error(), "move it aside") {
+				t.Fatalf("error %q does not say what to do", err)
+			}
+		})
+	}
+}
+
