@@ -124,4 +124,3 @@ func TestStoreCorrupt(t *testing.T) {
 		})
 	}
 }
-
