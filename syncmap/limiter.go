@@ -50,6 +50,25 @@ func (l *limiter) Wait(ctx context.Context) error {
 	}
 }
 
+// Paused blocks while a 429's Retry-After holds requests back (reads do
+// not take tokens, but respect the pause).
+func (l *limiter) Paused(ctx context.Context) error {
+	l.mu.Lock()
+	wait := time.Until(l.pause)
+	l.mu.Unlock()
+	if wait <= 0 {
+		return nil
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
 // Backoff holds every request back for d (a 429's Retry-After).
 func (l *limiter) Backoff(d time.Duration) {
 	if d <= 0 {

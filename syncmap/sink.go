@@ -300,6 +300,9 @@ func (s *Sink) latestOpen(ctx context.Context, p *plan, requester int64) (*Ticke
 	if requester == 0 {
 		return nil, nil
 	}
+	if err := s.lim.Paused(ctx); err != nil {
+		return nil, err
+	}
 	ts, err := s.zd.RequestedTickets(ctx, requester)
 	if errors.Is(err, cti.ErrNotFound) {
 		return nil, nil
@@ -323,6 +326,9 @@ func (s *Sink) latestOpen(ctx context.Context, p *plan, requester int64) (*Ticke
 }
 
 func (s *Sink) ticket(ctx context.Context, id int64) (*Ticket, error) {
+	if err := s.lim.Paused(ctx); err != nil {
+		return nil, err
+	}
 	t, err := s.zd.Ticket(ctx, id)
 	if err != nil {
 		return nil, s.upstream(fmt.Errorf("syncmap: ticket %d: %w", id, err))
@@ -428,6 +434,9 @@ func (s *Sink) reportField(p *plan, ticketID, fieldID int64, err error) {
 // in the create request; for a call record the ticket is created
 // unmarked, then the call is written and the ticket marked.
 func (s *Sink) create(ctx context.Context, p *plan) error {
+	if err := s.lim.Paused(ctx); err != nil {
+		return err
+	}
 	existing, err := s.zd.TicketsByExternalID(ctx, p.marker)
 	if err != nil {
 		return s.upstream(fmt.Errorf("syncmap: find ticket %s: %w", p.marker, err))
@@ -579,6 +588,9 @@ func (p *plan) title() string {
 // findCall returns the call record with external id marker shown by a
 // voice comment of ticket id, or nil.
 func (s *Sink) findCall(ctx context.Context, ticketID int64, marker string) (*Call, error) {
+	if err := s.lim.Paused(ctx); err != nil {
+		return nil, err
+	}
 	cs, err := s.zd.TicketComments(ctx, ticketID)
 	if errors.Is(err, cti.ErrNotFound) {
 		return nil, nil
@@ -748,6 +760,12 @@ func (s *Sink) bulk(ctx context.Context, plans []*plan, bulk []int, errs []error
 	}
 	tickets := map[int64]*Ticket{}
 	for chunk := range slices.Chunk(ids, 100) {
+		if err := s.lim.Paused(ctx); err != nil {
+			for _, i := range bulk {
+				errs[i] = cmp.Or(errs[i], err)
+			}
+			return
+		}
 		ts, err := s.zd.Tickets(ctx, chunk)
 		if err != nil {
 			err = s.upstream(fmt.Errorf("syncmap: show tickets: %w", err))
