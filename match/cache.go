@@ -1,0 +1,250 @@
+package match
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+
+	"github.com/cxplay/ctikit/cti"
+)
+
+// CacheOptions configures Cache. The zero value is valid: every field has
+// a default.
+type CacheOptions struct {
+	// TTL is how long a result with records is reused. Default 1 minute;
+	// negative: results with records are not cached. Keep it short when
+	// rules pop the latest open ticket: a ticket solved meanwhile would
+	// still be offered.
+	TTL time.Duration
+	// NegativeTTL is how long "no match" is reused. Default 10 seconds;
+	// negative: not cached. Keep it short: a customer created by an agent
+	// should be found on the next call (see popup.Dedupe for customers
+	// ctikit created itself).
+	NegativeTTL time.Duration
+	// MaxEntries bounds the cache. Default 10,000.
+	MaxEntries int
+	// LookupTimeout bounds one shared lookup. A lookup is shared by every
+	// caller asking the same query meanwhile, so it does not stop when one
+	// of them gives up; this bounds it instead. Default 30 seconds.
+	LookupTimeout time.Duration
+	// Key returns the cache key of a query, "" to bypass the cache.
+	// Default CacheKey.
+	Key func(cti.Query) string
+	// Now returns the current time. Default time.Now.
+	Now func() time.Time
+}
+
+func (o *CacheOptions) defaults() {
+	if o.TTL == 0 {
+		o.TTL = time.Minute
+	}
+	if o.NegativeTTL == 0 {
+		o.NegativeTTL = 10 * time.Second
+	}
+	if o.MaxEntries <= 0 {
+		o.MaxEntries = 10000
+	}
+	if o.LookupTimeout <= 0 {
+		o.LookupTimeout = 30 * time.Second
+	}
+	if o.Key == nil {
+		o.Key = CacheKey
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+}
+
+// CacheKey is the default cache key: Identity.Key() with the value trimmed
+// (and lower-cased for emails), plus "|open" when the query asks for open
+// tickets.
+func CacheKey(q cti.Query) string {
+	id := q.Identity
+	id.Value = strings.TrimSpace(id.Value)
+	if id.Value == "" {
+		return ""
+	}
+	if id.Kind == cti.IdentifyEmail || (id.Kind == cti.IdentifyAttribute && id.Target == cti.TargetEmail) {
+		id.Value = strings.ToLower(id.Value)
+	}
+	k := id.Key()
+	if q.WithOpenTickets {
+		k += "|open"
+	}
+	return k
+}
+
+// Cache returns a caching middleware; see NewCache.
+func Cache(o CacheOptions) Middleware {
+	return func(next cti.Matcher) cti.Matcher { return NewCache(next, o) }
+}
+
+// Cached is a caching cti.Matcher built by NewCache.
+type Cached struct {
+	next cti.Matcher
+	o    CacheOptions
+	sf   singleflight.Group
+
+	mu sync.Mutex
+	m  map[string]cacheEntry
+
+	calls   atomic.Int64 // cacheable calls
+	lookups atomic.Int64 // calls to next
+}
+
+type cacheEntry struct {
+	res     cti.Result
+	expires time.Time
+}
+
+// NewCache returns a matcher that remembers next's results: results with
+// records for TTL, empty results for NegativeTTL. Concurrent identical
+// queries (same key) share one call to next: a burst of calls from one
+// number makes one search. Errors are never cached. A query without open
+// tickets is also answered from a cached result with them.
+//
+// Each caller gets its own copy of the records. A caller whose ctx is done
+// stops waiting at once (with ctx.Err()); the shared lookup goes on for
+// the others, detached from any one caller's cancellation and bounded by
+// LookupTimeout. The cache assumes next's result depends only on the key
+// (by default the identity): a matcher that also reads Query.Conversation
+// needs its own Key. Safe for concurrent use.
+func NewCache(next cti.Matcher, o CacheOptions) *Cached {
+	o.defaults()
+	return &Cached{next: next, o: o, m: map[string]cacheEntry{}}
+}
+
+// Stats returns how many queries reached next (lookups) and how many
+// cacheable calls did not start a lookup of their own (hits: answered from
+// the cache, or by sharing another caller's lookup). Approximate while
+// lookups are in flight.
+func (c *Cached) Stats() (lookups, hits int64) {
+	l := c.lookups.Load()
+	return l, max(0, c.calls.Load()-l)
+}
+
+// Invalidate forgets what is cached for an identity (with and without open
+// tickets), e.g. after an agent edited the customer.
+func (c *Cached) Invalidate(id cti.Identity) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.m, c.o.Key(cti.Query{Identity: id}))
+	delete(c.m, c.o.Key(cti.Query{Identity: id, WithOpenTickets: true}))
+}
+
+// Purge forgets everything.
+func (c *Cached) Purge() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	clear(c.m)
+}
+
+// Match implements cti.Matcher.
+func (c *Cached) Match(ctx context.Context, q cti.Query) (cti.Result, error) {
+	if err := ctx.Err(); err != nil {
+		return cti.Result{}, err
+	}
+	key := c.o.Key(q)
+	if key == "" {
+		return c.next.Match(ctx, q)
+	}
+	c.calls.Add(1)
+	if res, ok := c.get(key, q); ok {
+		return res, nil
+	}
+	if q.Conversation != nil {
+		// The shared lookup may outlive this call: give it its own copy.
+		q.Conversation = q.Conversation.Clone()
+	}
+	ch := c.sf.DoChan(key, func() (any, error) {
+		c.lookups.Add(1)
+		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.o.LookupTimeout)
+		defer cancel()
+		res, err := c.next.Match(lctx, q)
+		if errors.Is(err, cti.ErrNoMatch) {
+			res, err = cti.Result{}, nil
+		}
+		if err != nil {
+			return cti.Result{}, err
+		}
+		c.put(key, res)
+		return res, nil
+	})
+	select {
+	case r := <-ch:
+		if r.Err != nil {
+			return cti.Result{}, r.Err
+		}
+		return cloneResult(r.Val.(cti.Result), true), nil
+	case <-ctx.Done():
+		return cti.Result{}, ctx.Err()
+	}
+}
+
+func (c *Cached) get(key string, q cti.Query) (cti.Result, bool) {
+	now := c.o.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.m[key]; ok && now.Before(e.expires) {
+		return cloneResult(e.res, true), true
+	}
+	if !q.WithOpenTickets {
+		q.WithOpenTickets = true
+		if k := c.o.Key(q); k != key {
+			if e, ok := c.m[k]; ok && now.Before(e.expires) {
+				return cloneResult(e.res, false), true
+			}
+		}
+	}
+	return cti.Result{}, false
+}
+
+func (c *Cached) put(key string, res cti.Result) {
+	ttl := c.o.TTL
+	if len(res.Records) == 0 {
+		ttl = c.o.NegativeTTL
+	}
+	if ttl <= 0 {
+		return
+	}
+	now := c.o.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.m) >= c.o.MaxEntries {
+		for k, e := range c.m {
+			if !now.Before(e.expires) {
+				delete(c.m, k)
+			}
+		}
+		// Still full: drop about a tenth, in map (random) order.
+		for k := range c.m {
+			if len(c.m) < c.o.MaxEntries-c.o.MaxEntries/10 {
+				break
+			}
+			delete(c.m, k)
+		}
+	}
+	c.m[key] = cacheEntry{res: cloneResult(res, true), expires: now.Add(ttl)}
+}
+
+// cloneResult deep-copies a result, with or without open tickets.
+func cloneResult(r cti.Result, withOpen bool) cti.Result {
+	if r.Records == nil {
+		return cti.Result{More: r.More}
+	}
+	out := cti.Result{Records: make([]cti.Record, len(r.Records)), More: r.More}
+	for i, rec := range r.Records {
+		if withOpen && rec.OpenTickets != nil {
+			rec.OpenTickets = append([]cti.Record(nil), rec.OpenTickets...)
+		} else {
+			rec.OpenTickets = nil
+		}
+		out.Records[i] = rec
+	}
+	return out
+}

@@ -1,0 +1,8 @@
+package match
+
+// CacheLen is the number of entries in c, for tests.
+func CacheLen(c *Cached) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.m)
+}
