@@ -62,7 +62,9 @@ func user(id int64, phone string) zdfake.User {
 	return zdfake.User{ID: id, Name: fmt.Sprint("User ", id), Phone: phone, UpdatedAt: t0.Add(time.Duration(id) * time.Minute)}
 }
 
-func query(v string) cti.Query { return cti.Query{Identity: cti.Identity{Kind: cti.IdentifyPhone, Value: v}} }
+func query(v string) cti.Query {
+	return cti.Query{Identity: cti.Identity{Kind: cti.IdentifyPhone, Value: v}}
+}
 
 // TestPhoneStoredFormats: whatever format the number was saved in, the
 // caller's E.164 finds it, with a single search.
