@@ -1,0 +1,62 @@
+package zendesk_test
+
+import (
+	"bytes"
+	"log/slog"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cxplay/ctikit/zendesk"
+	"github.com/cxplay/ctikit/zendesk/zendesktest"
+)
+
+// env starts an emulator seeded with the demo account and a client on it.
+func env(t *testing.T, sopts []zendesktest.Option, copts ...zendesk.Option) (*zendesktest.Server, *zendesk.Client) {
+	t.Helper()
+	srv := zendesktest.NewServer(sopts...)
+	t.Cleanup(srv.Close)
+	srv.Seed(zendesktest.DemoSeed())
+	c, err := zendesk.New(cfg(srv), copts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv, c
+}
+
+func cfg(srv *zendesktest.Server) zendesk.Config {
+	return zendesk.Config{URL: srv.URL, Email: zendesktest.DefaultEmail, APIToken: zendesktest.DefaultAPIToken}
+}
+
+// fast are transport policies that keep tests quick: short backoff.
+func fast() zendesk.Option {
+	return zendesk.WithPolicies(nil, func(attempt int, resp *http.Response) time.Duration {
+		if d := zendesk.DefaultBackoff(attempt, resp); resp != nil && resp.StatusCode == http.StatusTooManyRequests {
+			return d
+		}
+		return 10 * time.Millisecond
+	}, nil)
+}
+
+// logBuffer is a concurrency-safe slog sink.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func (l *logBuffer) logger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
