@@ -36,16 +36,18 @@ import (
 // lost sync, nothing in the dead letters.
 
 const (
-	envChild   = "SYNCMAP_CRASH_CHILD"
-	envDir     = "SYNCMAP_CRASH_DIR"
-	envZD      = "SYNCMAP_CRASH_ZENDESK"
-	envConvs   = "SYNCMAP_CRASH_CONVS"
-	envSend    = "SYNCMAP_CRASH_SEND"
-	envKillQ   = "SYNCMAP_CRASH_KILL_QUEUED"
-	envRule    = "SYNCMAP_CRASH_RULE"
-	envTalk    = "SYNCMAP_CRASH_TALK"
-	envTickets = "SYNCMAP_CRASH_TICKET_BASE"
-	envClient  = "SYNCMAP_CRASH_CLIENT" // "rpc" (the fake) or "zendesk" (the real client)
+	envChild     = "SYNCMAP_CRASH_CHILD"
+	envDir       = "SYNCMAP_CRASH_DIR"
+	envZD        = "SYNCMAP_CRASH_ZENDESK"
+	envConvs     = "SYNCMAP_CRASH_CONVS"
+	envSend      = "SYNCMAP_CRASH_SEND"
+	envKillQ     = "SYNCMAP_CRASH_KILL_QUEUED"
+	envRule      = "SYNCMAP_CRASH_RULE"
+	envTalk      = "SYNCMAP_CRASH_TALK"
+	envTickets   = "SYNCMAP_CRASH_TICKET_BASE"
+	envClient    = "SYNCMAP_CRASH_CLIENT" // "rpc" (the fake) or "zendesk" (the real client)
+	envRequester = "SYNCMAP_CRASH_REQUESTER"
+	envAgent     = "SYNCMAP_CRASH_AGENT"
 )
 
 // crashRules pops the customer's ticket and syncs per rule.
@@ -75,6 +77,13 @@ func TestCrashChild(t *testing.T) {
 	n, _ := strconv.Atoi(os.Getenv(envConvs))
 	killQ, _ := strconv.Atoi(os.Getenv(envKillQ))
 	base, _ := strconv.ParseInt(os.Getenv(envTickets), 10, 64)
+	requester, agent := int64(requesterID), int64(agentID)
+	if v, err := strconv.ParseInt(os.Getenv(envRequester), 10, 64); err == nil {
+		requester = v
+	}
+	if v, err := strconv.ParseInt(os.Getenv(envAgent), 10, 64); err == nil {
+		agent = v
+	}
 	store, err := syncmap.OpenStore(os.Getenv(envDir), syncmap.WithLockTimeout(5*time.Second))
 	if err != nil {
 		t.Fatal(err)
@@ -100,7 +109,7 @@ func TestCrashChild(t *testing.T) {
 		cti.WithStore(store), cti.WithSink(sink), cti.WithLogger(log),
 		cti.WithMatcher(cti.MatcherFunc(func(_ context.Context, q cti.Query) (cti.Result, error) {
 			i, _ := strconv.Atoi(strings.TrimPrefix(q.Identity.Value, "+1415555"))
-			return cti.Result{Records: []cti.Record{{Kind: cti.KindTicket, ID: base + int64(i), RequesterID: requesterID}}}, nil
+			return cti.Result{Records: []cti.Record{{Kind: cti.KindTicket, ID: base + int64(i), RequesterID: requester}}}, nil
 		})),
 		cti.WithStrategy(cti.StrategyFunc(func(in cti.DecideInput) cti.Decision {
 			return cti.Decision{Action: cti.ActionShow, Record: &in.Result.Records[0]}
@@ -109,7 +118,7 @@ func TestCrashChild(t *testing.T) {
 			return cti.PopResult{Shown: req.Decision.Record}, nil
 		})),
 		cti.WithDirectory(cti.DirectoryFunc(func(context.Context, *cti.AgentLeg) (cti.Agent, error) {
-			return cti.Agent{ID: agentID, Name: "Jane"}, nil
+			return cti.Agent{ID: agent, Name: "Jane"}, nil
 		})),
 		cti.WithRetry(cti.RetryPolicy{Backoff: func(int, error) time.Duration { return 20 * time.Millisecond }}),
 		cti.WithTiming(cti.Timing{Drain: time.Second}),
@@ -233,7 +242,7 @@ func TestCrashRecoveryFake(t *testing.T) {
 
 // runCrashCase runs the phases; hook installs the parent-side kill and
 // fault functions on the Zendesk under test.
-func runCrashCase(t *testing.T, tc crashCase, client, url string, ticketBase int64, hook func(before, after func(op syncmaptest.Op) error)) {
+func runCrashCase(t *testing.T, tc crashCase, client, url string, ticketBase int64, hook func(before, after func(op syncmaptest.Op) error), env ...string) {
 	t.Helper()
 	dir := t.TempDir()
 	for pi, ph := range tc.phases {
@@ -242,6 +251,7 @@ func runCrashCase(t *testing.T, tc crashCase, client, url string, ticketBase int
 		cmd.Env = append(os.Environ(), envChild+"=1", envDir+"="+dir, envZD+"="+url, envClient+"="+client,
 			envConvs+"="+strconv.Itoa(tc.convs), envKillQ+"="+strconv.Itoa(ph.killQ), envRule+"="+string(tc.rule),
 			envTickets+"="+strconv.FormatInt(ticketBase, 10))
+		cmd.Env = append(cmd.Env, env...)
 		if ph.send {
 			cmd.Env = append(cmd.Env, envSend+"=1")
 		}

@@ -729,19 +729,32 @@ func (s *Sink) SyncBatch(ctx context.Context, jobs []*cti.SyncJob) []error {
 	if len(bulk) > 0 {
 		s.bulk(ctx, plans, bulk, errs, single)
 	}
-	// The rest one by one, a few at a time.
-	idx := make([]int, 0, len(single))
-	for i := range single {
-		idx = append(idx, i)
+	// The rest one by one, a few tickets at a time; the jobs of one ticket
+	// in job order.
+	groups := map[string][]int{}
+	var keys []string
+	for i := range plans {
+		if !single[i] {
+			continue
+		}
+		k := "job/" + strconv.Itoa(i)
+		if rec := plans[i].record(); rec != nil && rec.Kind == cti.KindTicket {
+			k = "ticket/" + strconv.FormatInt(rec.ID, 10)
+		}
+		if _, ok := groups[k]; !ok {
+			keys = append(keys, k)
+		}
+		groups[k] = append(groups[k], i)
 	}
-	slices.Sort(idx)
 	sem := make(chan struct{}, 4)
 	var wg sync.WaitGroup
-	for _, i := range idx {
+	for _, k := range keys {
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			errs[i] = s.syncOne(ctx, plans[i])
+			for _, i := range groups[k] {
+				errs[i] = s.syncOne(ctx, plans[i])
+			}
 		})
 	}
 	wg.Wait()
@@ -781,6 +794,7 @@ func (s *Sink) bulk(ctx context.Context, plans []*plan, bulk []int, errs []error
 		}
 	}
 	// Rounds: the n-th job of each ticket goes in round n.
+	failed := map[int64]bool{} // tickets with a job gone to the single path
 	var rounds [][]int
 	seen := map[int64]int{}
 	for _, i := range bulk {
@@ -791,8 +805,12 @@ func (s *Sink) bulk(ctx context.Context, plans []*plan, bulk []int, errs []error
 		id := p.record().ID
 		t := tickets[id]
 		switch {
+		case failed[id]:
+			single[i] = true
+			continue
 		case t == nil || t.Status == "closed" && !t.HasTag(p.marker):
 			single[i] = true // deleted or closed: the fallback path
+			failed[id] = true
 			continue
 		case t.HasTag(p.marker):
 			continue // already written
@@ -805,6 +823,15 @@ func (s *Sink) bulk(ctx context.Context, plans []*plan, bulk []int, errs []error
 		rounds[n] = append(rounds[n], i)
 	}
 	for r, round := range rounds {
+		// A ticket whose earlier job failed in a batch keeps its order:
+		// its later jobs go the single path too, after it.
+		round = slices.DeleteFunc(slices.Clone(round), func(i int) bool {
+			if failed[plans[i].record().ID] {
+				single[i] = true
+				return true
+			}
+			return false
+		})
 		for chunk := range slices.Chunk(round, 100) {
 			var ups []TicketUpdate
 			for _, i := range chunk {
@@ -836,6 +863,7 @@ func (s *Sink) bulk(ctx context.Context, plans []*plan, bulk []int, errs []error
 				// Failed in the batch: the single path classifies it
 				// (rejected field, deleted ticket, transient).
 				single[i] = true
+				failed[plans[i].record().ID] = true
 			}
 		}
 	}
