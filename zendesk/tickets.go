@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -388,7 +389,7 @@ func (c *Client) resultError(op string, r JobResult) error {
 		return ue
 	}
 	ids := fieldIDsInText(r.Details)
-	if r.TicketFieldID > 0 {
+	if r.TicketFieldID > 0 && !slices.Contains(ids, r.TicketFieldID) {
 		ids = append([]int64{r.TicketFieldID}, ids...)
 	}
 	if len(ids) > 0 {
