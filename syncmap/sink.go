@@ -362,6 +362,14 @@ func (s *Sink) writeTicket(ctx context.Context, p *plan, t *Ticket) error {
 		p.fallback(fmt.Sprintf("Ticket #%d was deleted, so this conversation was synced to a new ticket.", t.ID), t.ID, s)
 		return s.create(ctx, p)
 	}
+	var ue *cti.UpstreamError
+	if errors.As(err, &ue) && ue.Status == 422 && RejectedFields(err) == nil {
+		// Closed in the meantime? Then fall back like above.
+		if now, gerr := s.ticket(ctx, t.ID); gerr == nil && now.Status == "closed" {
+			p.fallback(fmt.Sprintf("Ticket #%d is closed, so this conversation was synced to a new ticket.", t.ID), t.ID, s)
+			return s.create(ctx, p)
+		}
+	}
 	if err == nil {
 		s.cfg.log.Info("synced to ticket", "conversation", p.job.ConversationID, "leg", p.job.LegID, "rule", p.rule.Name, "ticket", t.ID)
 	}

@@ -169,15 +169,25 @@ func TestSinkLatestOpenAndNew(t *testing.T) {
 
 func TestSinkDeletedOrClosedTicketFallsBack(t *testing.T) {
 	t.Parallel()
-	for _, gone := range []string{"deleted", "closed"} {
-		t.Run(gone, func(t *testing.T) {
+	for _, name := range []string{"deleted", "closed", "closed-meanwhile"} {
+		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			f := syncmaptest.NewFake()
 			tk := f.AddTicket(syncmap.Ticket{RequesterID: requesterID})
-			if gone == "deleted" {
+			gone := name
+			switch name {
+			case "deleted":
 				f.DeleteTicket(tk)
-			} else {
+			case "closed":
 				f.SetStatus(tk, "closed")
+			default: // closed between the read and the update
+				gone = "closed"
+				f.Hook(func(op syncmaptest.Op) error {
+					if op == syncmaptest.OpUpdateTicket {
+						f.SetStatus(tk, "closed")
+					}
+					return nil
+				}, nil)
 			}
 			s, n := newSink(t, f)
 			job := voiceJob("c1", "popped", ticketRec(tk))
