@@ -161,6 +161,7 @@ func (s *Sink) plan(ctx context.Context, job *cti.SyncJob) (*plan, error) {
 		}
 		p.fields = append(p.fields, CustomField{ID: id, Value: up.Fields[k]})
 	}
+	s.noteTruncated(p, up)
 	p.voice = s.cfg.talkApp != 0 && (p.data.Media == string(cti.MediaVoice) || p.data.Media == string(cti.MediaCallback))
 	p.missing = s.m.LateMissing(job, p.data)
 	p.late = len(p.missing) > 0 && now.Sub(job.EnqueuedAt) < s.cfg.late.Wait && job.Deferrals < maxLateDeferrals
@@ -171,6 +172,31 @@ func (s *Sink) plan(ctx context.Context, job *cti.SyncJob) (*plan, error) {
 		s.lateGaveUp(p)
 	}
 	return p, nil
+}
+
+// noteTruncated reports a comment or field value cut to Zendesk's size.
+func (s *Sink) noteTruncated(p *plan, up cti.Update) {
+	cut := truncatedPrefix()
+	var what []string
+	if strings.Contains(up.Comment, cut) {
+		what = append(what, "comment")
+	}
+	for _, k := range slices.Sorted(mapKeys(up.Fields)) {
+		if v, ok := up.Fields[k].(string); ok && strings.Contains(v, cut) {
+			what = append(what, "field "+k)
+		}
+	}
+	if len(what) == 0 {
+		return
+	}
+	msg := "cut to Zendesk's size limit: " + strings.Join(what, ", ")
+	s.cfg.log.Info("sync content truncated", "conversation", p.job.ConversationID, "rule", p.rule.Name, "what", what)
+	s.notice(Notice{Kind: NoticeTruncated, Key: p.job.Key, ConversationID: p.job.ConversationID, Rule: p.rule.Name, Message: msg})
+}
+
+func truncatedPrefix() string {
+	m, _, _ := strings.Cut(TruncatedMarker, "%d")
+	return m
 }
 
 // maxLateDeferrals stays below the engine's limit on deferrals (50), past

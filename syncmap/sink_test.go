@@ -244,7 +244,7 @@ func TestSinkHugeTranscriptIsTruncated(t *testing.T) {
 	t.Parallel()
 	f := syncmaptest.NewFake()
 	tk := f.AddTicket(syncmap.Ticket{RequesterID: requesterID})
-	s, _ := newSink(t, f)
+	s, n := newSink(t, f)
 	job := voiceJob("c1", "popped", ticketRec(tk))
 	var b strings.Builder
 	for i := 0; b.Len() < 100_000; i++ {
@@ -267,6 +267,9 @@ func TestSinkHugeTranscriptIsTruncated(t *testing.T) {
 	}
 	if !strings.Contains(body, "Transcript:\nCustomer: é ça va?") {
 		t.Fatal("the transcript's start is missing")
+	}
+	if tr := n.of(syncmap.NoticeTruncated); len(tr) != 1 || !strings.Contains(tr[0].Message, "comment") {
+		t.Fatalf("truncation notices = %+v", tr)
 	}
 }
 
