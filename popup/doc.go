@@ -28,7 +28,10 @@
 //	ticket:new          create a ticket with the user (or the        by multiple; with choose the agent
 //	                    ticket's requester) as requester             picks the user
 //
-//	multiple: choose  → ActionChoose with the candidates (at most cti.MaxResults)
+//	multiple: choose  → ActionChoose with the candidates (at most cti.MaxResults);
+//	                    note: cti.Engine pops the picked record as is, so for
+//	                    ticket:new the picked user is shown and no ticket is
+//	                    created (the pick does not go back through the strategy)
 //	multiple: first   → as if the most recently updated record were alone
 //	multiple: none    → nothing
 //
