@@ -1,0 +1,874 @@
+package genesys
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cxplay/ctikit/cti"
+	"github.com/mypurecloud/platform-client-sdk-go/v157/platformclientv2"
+	"golang.org/x/sync/errgroup"
+	"golang.org/x/sync/singleflight"
+)
+
+// Summary is an AI summary of a conversation.
+type Summary struct {
+	Text string
+	// Source names the engine ("genesys", "openai", ...); it lands in
+	// cti.Content.SummarySource.
+	Source string
+}
+
+// Summarizer writes a summary of a finished conversation, with any AI
+// engine. It is given the conversation with its content already enriched
+// (transcript, email bodies). Return an empty Summary for "nothing to say";
+// a retryable error (see cti.IsRetryable) to be asked again later. Safe
+// for concurrent use.
+type Summarizer interface {
+	Summarize(ctx context.Context, c *cti.Conversation) (Summary, error)
+}
+
+// SummarizerFunc adapts a function to Summarizer.
+type SummarizerFunc func(ctx context.Context, c *cti.Conversation) (Summary, error)
+
+// Summarize calls f(ctx, c).
+func (f SummarizerFunc) Summarize(ctx context.Context, c *cti.Conversation) (Summary, error) {
+	return f(ctx, c)
+}
+
+// EnrichParts selects what an Enricher fetches.
+type EnrichParts struct {
+	// Names: user name and email, queue names, wrap-up code name and
+	// category (its division), campaign name.
+	Names bool
+	// Analytics: times, wrap-up durations and transfers from the analytics
+	// conversation details, where the snapshots left gaps.
+	Analytics bool
+	// Recording: the recording link (voice and callbacks).
+	Recording bool
+	// Content: email subject and body and the agent's reply; chat and
+	// messaging transcripts.
+	Content bool
+	// Summary: the Genesys AI summary, else the Summarizer's.
+	Summary bool
+}
+
+// AllParts fetches everything.
+var AllParts = EnrichParts{Names: true, Analytics: true, Recording: true, Content: true, Summary: true}
+
+// EnrichOption configures an Enricher.
+type EnrichOption func(*Enricher) error
+
+// WithSummarizer adds an AI summarizer, used when Genesys has no summary
+// of the conversation (or always, with preferred).
+func WithSummarizer(s Summarizer, preferred bool) EnrichOption {
+	return func(e *Enricher) error { e.sum, e.sumFirst = s, preferred; return nil }
+}
+
+// WithEnrichParts selects what is fetched (default AllParts).
+func WithEnrichParts(p EnrichParts) EnrichOption {
+	return func(e *Enricher) error { e.parts = p; return nil }
+}
+
+// WithNameTTL sets how long names (users, queues, codes, campaigns) are
+// cached (default 1 hour).
+func WithNameTTL(d time.Duration) EnrichOption {
+	return func(e *Enricher) error {
+		if d <= 0 {
+			return errors.New("genesys: WithNameTTL: must be positive")
+		}
+		e.ttl = d
+		return nil
+	}
+}
+
+// WithEnrichLogger sets the enricher's logger (nil: silence).
+func WithEnrichLogger(l *slog.Logger) EnrichOption {
+	return func(e *Enricher) error { e.log = l; return nil }
+}
+
+// Enricher is the cti.Enricher for Genesys Cloud: it fills a conversation
+// in place with names (agents, queues, wrap-up codes and their category,
+// campaign) and, once it ended, analytics times and transfers, the
+// recording and interaction links, email bodies, transcripts and an AI
+// summary.
+//
+// Lookups are cached (names for the name TTL, end-of-conversation data per
+// conversation) and concurrent identical lookups share one call
+// (singleflight). A transient failure of any part returns a retryable
+// error (a *cti.UpstreamError with Status and RetryAfter) after filling
+// what it could; the parts that succeeded are not fetched again. Missing
+// data (no recording, no summary, a permission the OAuth client lacks) is
+// not an error. Safe for concurrent use.
+type Enricher struct {
+	client   *Client
+	log      *slog.Logger
+	sum      Summarizer
+	sumFirst bool
+	parts    EnrichParts
+	ttl      time.Duration
+	sf       singleflight.Group
+
+	mu    sync.Mutex
+	names map[string]nameEntry
+	ends  map[string]*endData
+	order []string // ends keys, oldest first (bounded)
+}
+
+var _ cti.Enricher = (*Enricher)(nil)
+
+type nameEntry struct {
+	name, email, category string
+	at                    time.Time
+	missing               bool // 404: the object is gone
+}
+
+// endData is what was fetched about a finished conversation.
+// Its mutex serializes the end-of-conversation part of concurrent Enrich
+// calls for one conversation.
+type endData struct {
+	mu                                     sync.Mutex
+	analytics, recording, content, summary bool // fetched
+	a                                      *analyticsConv
+	recordingID                            string
+	ct                                     cti.Content
+	sum                                    Summary
+}
+
+const maxEnds = 4096
+
+// NewEnricher builds an enricher on client.
+func NewEnricher(client *Client, opts ...EnrichOption) *Enricher {
+	e := &Enricher{client: client, parts: AllParts, ttl: time.Hour, names: map[string]nameEntry{}, ends: map[string]*endData{}}
+	for _, o := range opts {
+		if err := o(e); err != nil {
+			panic(err) // only invalid literal options fail; see the With* docs
+		}
+	}
+	if e.log == nil {
+		e.log = client.log
+	}
+	return e
+}
+
+// Enrich implements cti.Enricher.
+func (e *Enricher) Enrich(ctx context.Context, c *cti.Conversation) error {
+	if c == nil || c.ID == "" {
+		return nil
+	}
+	var errs []error
+	keep := func(what string, err error) {
+		if err == nil {
+			return
+		}
+		if cti.IsRetryable(err) || errors.Is(err, context.Canceled) {
+			errs = append(errs, fmt.Errorf("enrich %s: %w", what, err))
+			return
+		}
+		e.log.Debug("genesys: enrichment skipped", "conversation", c.ID, "part", what, "error", err)
+	}
+	if e.parts.Names {
+		keep("names", e.fillNames(ctx, c))
+	}
+	if c.Ended() {
+		c.Links.InteractionURL = e.client.cfg.InteractionURL(c.ID)
+		end := e.end(c.ID)
+		end.mu.Lock()
+		e.enrichEnd(ctx, c, end, keep)
+		end.mu.Unlock()
+	}
+	if e.parts.Names && c.Ended() {
+		// Analytics may have added transfers and wrap-ups (cached lookups).
+		keep("names", e.fillNames(ctx, c))
+	}
+	return errors.Join(errs...)
+}
+
+// enrichEnd fills the end-of-conversation data; end.mu is held.
+func (e *Enricher) enrichEnd(ctx context.Context, c *cti.Conversation, end *endData, keep func(string, error)) {
+	done := func(err error) bool { return err == nil || !cti.IsRetryable(err) }
+	if e.parts.Analytics && !end.analytics {
+		a, err := e.analytics(ctx, c.ID)
+		keep("analytics", err)
+		end.analytics, end.a = done(err), a
+	}
+	if end.a != nil {
+		applyAnalytics(c, end.a)
+	}
+	if e.parts.Recording && (c.Media == cti.MediaVoice || c.Media == cti.MediaCallback) {
+		if !end.recording {
+			id, err := e.recording(ctx, c.ID)
+			keep("recording", err)
+			end.recording, end.recordingID = done(err), id
+		}
+		if end.recordingID != "" {
+			c.Links.RecordingURL = e.client.cfg.APIBase() + "/api/v2/conversations/" + url.PathEscape(c.ID) + "/recordings/" + url.PathEscape(end.recordingID)
+		}
+	}
+	if e.parts.Content && !end.content {
+		ct, err := e.content(ctx, c)
+		keep("content", err)
+		end.content, end.ct = done(err), ct
+	}
+	mergeContent(&c.Content, end.ct)
+	if e.parts.Summary && !end.summary {
+		sm, err := e.summarize(ctx, c)
+		keep("summary", err)
+		end.summary, end.sum = done(err), sm
+	}
+	if end.sum.Text != "" && c.Content.Summary == "" {
+		c.Content.Summary, c.Content.SummarySource = end.sum.Text, end.sum.Source
+	}
+}
+
+func (e *Enricher) end(id string) *endData {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	d := e.ends[id]
+	if d == nil {
+		d = &endData{}
+		e.ends[id] = d
+		e.order = append(e.order, id)
+		if len(e.order) > maxEnds {
+			delete(e.ends, e.order[0])
+			e.order = e.order[1:]
+		}
+	}
+	return d
+}
+
+// --- names ---
+
+// name returns the cached or fetched entry for kind:id.
+func (e *Enricher) name(ctx context.Context, kind, id string) (nameEntry, error) {
+	key := kind + ":" + id
+	e.mu.Lock()
+	n, ok := e.names[key]
+	e.mu.Unlock()
+	if ok && time.Since(n.at) < e.ttl {
+		return n, nil
+	}
+	v, err, _ := e.sf.Do(key, func() (any, error) {
+		n, err := e.fetchName(ctx, kind, id)
+		if err != nil && isStatus(err, http.StatusNotFound) {
+			n, err = nameEntry{missing: true}, nil
+		}
+		if err != nil {
+			return nameEntry{}, err
+		}
+		n.at = time.Now()
+		e.mu.Lock()
+		e.names[key] = n
+		e.mu.Unlock()
+		return n, nil
+	})
+	if err != nil {
+		return nameEntry{}, err
+	}
+	return v.(nameEntry), nil
+}
+
+type apiCall = func(cfg *platformclientv2.Configuration) (*platformclientv2.APIResponse, error)
+
+func (e *Enricher) fetchName(ctx context.Context, kind, id string) (nameEntry, error) {
+	var op string
+	var f apiCall
+	switch kind {
+	case "user":
+		op, f = "get user", func(cfg *platformclientv2.Configuration) (*platformclientv2.APIResponse, error) {
+			_, r, err := platformclientv2.NewUsersApiWithConfig(cfg).GetUser(id, nil, "", "")
+			return r, err
+		}
+	case "queue":
+		op, f = "get queue", func(cfg *platformclientv2.Configuration) (*platformclientv2.APIResponse, error) {
+			_, r, err := platformclientv2.NewRoutingApiWithConfig(cfg).GetRoutingQueue(id)
+			return r, err
+		}
+	case "code":
+		op, f = "get wrap-up code", func(cfg *platformclientv2.Configuration) (*platformclientv2.APIResponse, error) {
+			_, r, err := platformclientv2.NewRoutingApiWithConfig(cfg).GetRoutingWrapupcode(id)
+			return r, err
+		}
+	case "campaign":
+		op, f = "get campaign", func(cfg *platformclientv2.Configuration) (*platformclientv2.APIResponse, error) {
+			_, r, err := platformclientv2.NewOutboundApiWithConfig(cfg).GetOutboundCampaign(id)
+			return r, err
+		}
+	default:
+		return nameEntry{}, fmt.Errorf("genesys: unknown lookup %q", kind)
+	}
+	raw, err := e.client.call(ctx, op+" "+id, f)
+	if err != nil {
+		return nameEntry{}, err
+	}
+	var v struct {
+		Name     string `json:"name"`
+		Email    string `json:"email"`
+		Division struct {
+			Name string `json:"name"`
+		} `json:"division"`
+	}
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return nameEntry{}, fmt.Errorf("genesys: %s: %w", op, err)
+	}
+	n := nameEntry{name: v.Name, email: v.Email}
+	if kind == "code" {
+		n.category = v.Division.Name
+	}
+	return n, nil
+}
+
+// fillNames looks up every name the conversation lacks, in parallel.
+func (e *Enricher) fillNames(ctx context.Context, c *cti.Conversation) error {
+	type want struct{ kind, id string }
+	var wants []want
+	add := func(kind, id string) {
+		if id != "" && !slices.Contains(wants, want{kind, id}) {
+			wants = append(wants, want{kind, id})
+		}
+	}
+	for i := range c.Agents {
+		l := &c.Agents[i]
+		if l.Name == "" || l.Email == "" {
+			add("user", l.UserID)
+		}
+		if l.Queue.Name == "" {
+			add("queue", l.Queue.ID)
+		}
+		if w := l.Wrapup; w != nil && (w.Name == "" || w.Category == "") {
+			add("code", w.Code)
+		}
+	}
+	if c.Queue.Name == "" {
+		add("queue", c.Queue.ID)
+	}
+	if c.Campaign.Name == "" {
+		add("campaign", c.Campaign.ID)
+	}
+	for _, t := range c.Transfers {
+		if t.FromUser.Name == "" {
+			add("user", t.FromUser.ID)
+		}
+		if t.ToUser.Name == "" {
+			add("user", t.ToUser.ID)
+		}
+		if t.ToQueue.Name == "" {
+			add("queue", t.ToQueue.ID)
+		}
+	}
+	if len(wants) == 0 {
+		return nil
+	}
+	got := make([]nameEntry, len(wants))
+	errs := make([]error, len(wants))
+	var g errgroup.Group
+	g.SetLimit(4)
+	for i, w := range wants {
+		g.Go(func() error {
+			got[i], errs[i] = e.name(ctx, w.kind, w.id)
+			return nil
+		})
+	}
+	_ = g.Wait()
+	look := func(kind, id string) (nameEntry, bool) {
+		i := slices.Index(wants, want{kind, id})
+		if i < 0 || errs[i] != nil || got[i].missing {
+			return nameEntry{}, false
+		}
+		return got[i], true
+	}
+	setName := func(r *cti.Ref, kind string) {
+		if r.Name == "" {
+			if n, ok := look(kind, r.ID); ok {
+				r.Name = n.name
+			}
+		}
+	}
+	for i := range c.Agents {
+		l := &c.Agents[i]
+		if n, ok := look("user", l.UserID); ok {
+			if l.Name == "" {
+				l.Name = n.name
+			}
+			if l.Email == "" {
+				l.Email = n.email
+			}
+		}
+		setName(&l.Queue, "queue")
+		if w := l.Wrapup; w != nil {
+			if n, ok := look("code", w.Code); ok {
+				if w.Name == "" {
+					w.Name = n.name
+				}
+				if w.Category == "" {
+					w.Category = n.category
+				}
+			}
+		}
+	}
+	setName(&c.Queue, "queue")
+	setName(&c.Campaign, "campaign")
+	for i := range c.Transfers {
+		t := &c.Transfers[i]
+		setName(&t.FromUser, "user")
+		setName(&t.ToUser, "user")
+		setName(&t.ToQueue, "queue")
+	}
+	var out []error
+	for _, err := range errs {
+		if err != nil {
+			out = append(out, err)
+		}
+	}
+	return errors.Join(out...)
+}
+
+// --- analytics ---
+
+type analyticsConv struct {
+	ConversationStart    wtime              `json:"conversationStart"`
+	ConversationEnd      wtime              `json:"conversationEnd"`
+	OriginatingDirection string             `json:"originatingDirection"`
+	Participants         []analyticsPartcpt `json:"participants"`
+}
+
+type analyticsPartcpt struct {
+	ParticipantID   string `json:"participantId"`
+	ParticipantName string `json:"participantName"`
+	Purpose         string `json:"purpose"`
+	UserID          string `json:"userId"`
+	Sessions        []struct {
+		MediaType          string `json:"mediaType"`
+		OutboundCampaignID string `json:"outboundCampaignId"`
+		Segments           []struct {
+			SegmentType    string   `json:"segmentType"`
+			SegmentStart   wtime    `json:"segmentStart"`
+			SegmentEnd     wtime    `json:"segmentEnd"`
+			QueueID        string   `json:"queueId"`
+			DisconnectType string   `json:"disconnectType"`
+			WrapUpCode     string   `json:"wrapUpCode"`
+			WrapUpNote     string   `json:"wrapUpNote"`
+			WrapUpTags     []string `json:"wrapUpTags"`
+		} `json:"segments"`
+		Metrics []struct {
+			Name  string `json:"name"`
+			Value int64  `json:"value"`
+		} `json:"metrics"`
+	} `json:"sessions"`
+}
+
+func (e *Enricher) analytics(ctx context.Context, id string) (*analyticsConv, error) {
+	raw, err := e.client.call(ctx, "get analytics conversation details", func(cfg *platformclientv2.Configuration) (*platformclientv2.APIResponse, error) {
+		_, r, err := platformclientv2.NewAnalyticsApiWithConfig(cfg).GetAnalyticsConversationDetails(id)
+		return r, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	var a analyticsConv
+	if err := json.Unmarshal(raw, &a); err != nil {
+		return nil, fmt.Errorf("genesys: analytics details: %w", err)
+	}
+	return &a, nil
+}
+
+// applyAnalytics fills what the snapshots left out: times, wrap-up
+// duration, campaign, direction, and transfers when none were derived.
+func applyAnalytics(c *cti.Conversation, a *analyticsConv) {
+	if c.StartTime.IsZero() {
+		c.StartTime = a.ConversationStart.Time
+	}
+	if c.EndTime.IsZero() {
+		c.EndTime = a.ConversationEnd.Time
+	}
+	if c.Direction == "" {
+		c.Direction = direction(a.OriginatingDirection)
+	}
+	var derived []cti.Transfer
+	for pi := range a.Participants {
+		p := &a.Participants[pi]
+		for _, s := range p.Sessions {
+			if c.Campaign.ID == "" && s.OutboundCampaignID != "" {
+				c.Campaign.ID = s.OutboundCampaignID
+			}
+		}
+		leg := c.Leg(p.ParticipantID)
+		if leg == nil {
+			continue
+		}
+		for _, s := range p.Sessions {
+			for _, seg := range s.Segments {
+				switch seg.SegmentType {
+				case "alert":
+					if leg.AlertTime.IsZero() {
+						leg.AlertTime = seg.SegmentStart.Time
+					}
+				case "interact":
+					if leg.ConnectedTime.IsZero() {
+						leg.ConnectedTime = seg.SegmentStart.Time
+					}
+					if leg.EndTime.IsZero() {
+						leg.EndTime = seg.SegmentEnd.Time
+					}
+					if seg.DisconnectType == cti.DisconnectTransfer {
+						t := cti.Transfer{At: seg.SegmentEnd.Time, FromUser: cti.Ref{ID: p.UserID}}
+						for _, n := range a.Participants[pi+1:] {
+							if n.Purpose == "acd" && len(n.Sessions) > 0 && len(n.Sessions[0].Segments) > 0 {
+								t.ToQueue = cti.Ref{ID: n.Sessions[0].Segments[0].QueueID}
+								break
+							}
+							if n.Purpose == "agent" || n.Purpose == "user" {
+								t.ToUser = cti.Ref{ID: n.UserID}
+								break
+							}
+						}
+						derived = append(derived, t)
+					}
+				case "wrapup":
+					if leg.Wrapup == nil && seg.WrapUpCode != "" {
+						leg.Wrapup = &cti.Wrapup{Code: seg.WrapUpCode, Notes: seg.WrapUpNote, Tags: slices.Clone(seg.WrapUpTags), EndTime: seg.SegmentEnd.Time}
+					}
+				}
+			}
+			for _, m := range s.Metrics {
+				if m.Name == "tAcw" && leg.Wrapup != nil && leg.Wrapup.Duration == 0 {
+					leg.Wrapup.Duration = time.Duration(m.Value) * time.Millisecond
+				}
+			}
+		}
+	}
+	if len(c.Transfers) == 0 && len(derived) > 0 {
+		c.Transfers = derived
+	}
+}
+
+// --- recording ---
+
+func (e *Enricher) recording(ctx context.Context, id string) (string, error) {
+	raw, err := e.client.call(ctx, "get recording metadata", func(cfg *platformclientv2.Configuration) (*platformclientv2.APIResponse, error) {
+		_, r, err := platformclientv2.NewRecordingApiWithConfig(cfg).GetConversationRecordingmetadata(id)
+		return r, err
+	})
+	if err != nil {
+		return "", err
+	}
+	var recs []struct {
+		ID        string `json:"id"`
+		FileState string `json:"fileState"`
+	}
+	if err := json.Unmarshal(raw, &recs); err != nil {
+		return "", fmt.Errorf("genesys: recording metadata: %w", err)
+	}
+	for _, r := range recs {
+		if r.ID != "" && !strings.EqualFold(r.FileState, "DELETED") {
+			return r.ID, nil
+		}
+	}
+	return "", nil
+}
+
+// --- content ---
+
+func mergeContent(dst *cti.Content, src cti.Content) {
+	set := func(d *string, v string) {
+		if *d == "" {
+			*d = v
+		}
+	}
+	set(&dst.EmailSubject, src.EmailSubject)
+	set(&dst.EmailBody, src.EmailBody)
+	set(&dst.EmailText, src.EmailText)
+	set(&dst.ReplySubject, src.ReplySubject)
+	set(&dst.ReplyBody, src.ReplyBody)
+	set(&dst.ReplyText, src.ReplyText)
+	set(&dst.Transcript, src.Transcript)
+}
+
+func (e *Enricher) content(ctx context.Context, c *cti.Conversation) (cti.Content, error) {
+	switch c.Media {
+	case cti.MediaEmail:
+		return e.emailContent(ctx, c)
+	case cti.MediaChat:
+		return e.chatTranscript(ctx, c)
+	case cti.MediaMessage:
+		return e.messageTranscript(ctx, c)
+	}
+	return cti.Content{}, nil
+}
+
+type emailAddr struct {
+	Email string `json:"email"`
+	Name  string `json:"name"`
+}
+
+func (e *Enricher) emailContent(ctx context.Context, c *cti.Conversation) (cti.Content, error) {
+	raw, err := e.client.call(ctx, "list email messages", func(cfg *platformclientv2.Configuration) (*platformclientv2.APIResponse, error) {
+		_, r, err := platformclientv2.NewConversationsApiWithConfig(cfg).GetConversationsEmailMessages(c.ID)
+		return r, err
+	})
+	if err != nil {
+		return cti.Content{}, err
+	}
+	var list struct {
+		Entities []struct {
+			ID   string    `json:"id"`
+			From emailAddr `json:"from"`
+			Time wtime     `json:"time"`
+		} `json:"entities"`
+	}
+	if err := json.Unmarshal(raw, &list); err != nil {
+		return cti.Content{}, fmt.Errorf("genesys: email messages: %w", err)
+	}
+	sort.SliceStable(list.Entities, func(i, j int) bool { return list.Entities[i].Time.Before(list.Entities[j].Time.Time) })
+	cust := strings.ToLower(c.Customer.Email)
+	var in, reply string
+	for _, m := range list.Entities {
+		fromCustomer := cust != "" && strings.EqualFold(m.From.Email, cust)
+		switch {
+		case in == "" && (fromCustomer || cust == "" && c.Direction != cti.Outbound):
+			in = m.ID
+		case !fromCustomer:
+			reply = m.ID // the latest message from the org
+		}
+	}
+	get := func(id string) (subject, html, text string, err error) {
+		raw, err := e.client.call(ctx, "get email message", func(cfg *platformclientv2.Configuration) (*platformclientv2.APIResponse, error) {
+			_, r, err := platformclientv2.NewConversationsApiWithConfig(cfg).GetConversationsEmailMessage(c.ID, id)
+			return r, err
+		})
+		if err != nil {
+			return "", "", "", err
+		}
+		var m struct {
+			Subject  string `json:"subject"`
+			TextBody string `json:"textBody"`
+			HTMLBody string `json:"htmlBody"`
+		}
+		if err := json.Unmarshal(raw, &m); err != nil {
+			return "", "", "", fmt.Errorf("genesys: email message: %w", err)
+		}
+		return m.Subject, m.HTMLBody, m.TextBody, nil
+	}
+	var ct cti.Content
+	if in != "" {
+		if ct.EmailSubject, ct.EmailBody, ct.EmailText, err = get(in); err != nil {
+			return cti.Content{}, err
+		}
+	}
+	if reply != "" {
+		if ct.ReplySubject, ct.ReplyBody, ct.ReplyText, err = get(reply); err != nil {
+			return cti.Content{}, err
+		}
+	}
+	return ct, nil
+}
+
+func (e *Enricher) speaker(c *cti.Conversation, participantID string, customer bool) string {
+	if customer {
+		if c.Customer.Name != "" {
+			return c.Customer.Name
+		}
+		return "Customer"
+	}
+	if l := c.Leg(participantID); l != nil && l.Name != "" {
+		return l.Name
+	}
+	return "Agent"
+}
+
+func transcriptLine(b *strings.Builder, at time.Time, who, text string) {
+	if b.Len() > 0 {
+		b.WriteByte('\n')
+	}
+	if !at.IsZero() {
+		b.WriteString("[" + at.UTC().Format("15:04:05") + "] ")
+	}
+	b.WriteString(who + ": " + strings.TrimSpace(text))
+}
+
+func (e *Enricher) chatTranscript(ctx context.Context, c *cti.Conversation) (cti.Content, error) {
+	raw, err := e.client.call(ctx, "get chat messages", func(cfg *platformclientv2.Configuration) (*platformclientv2.APIResponse, error) {
+		_, r, err := platformclientv2.NewConversationsApiWithConfig(cfg).GetConversationsChatMessages(c.ID, "", "", "ascending", 100)
+		return r, err
+	})
+	if err != nil {
+		return cti.Content{}, err
+	}
+	var list struct {
+		Entities []struct {
+			Body      string `json:"body"`
+			BodyType  string `json:"bodyType"`
+			Timestamp wtime  `json:"timestamp"`
+			Sender    struct {
+				ID          string `json:"id"`
+				DisplayName string `json:"displayName"`
+				Role        string `json:"role"`
+			} `json:"sender"`
+		} `json:"entities"`
+	}
+	if err := json.Unmarshal(raw, &list); err != nil {
+		return cti.Content{}, fmt.Errorf("genesys: chat messages: %w", err)
+	}
+	var b strings.Builder
+	for _, m := range list.Entities {
+		if m.BodyType != "" && m.BodyType != "standard" {
+			continue // typing indicators, notices
+		}
+		who := m.Sender.DisplayName
+		if who == "" {
+			who = e.speaker(c, m.Sender.ID, strings.EqualFold(m.Sender.Role, "customer"))
+		}
+		transcriptLine(&b, m.Timestamp.Time, who, m.Body)
+	}
+	return cti.Content{Transcript: b.String()}, nil
+}
+
+func (e *Enricher) messageTranscript(ctx context.Context, c *cti.Conversation) (cti.Content, error) {
+	raw, err := e.client.call(ctx, "get message conversation", func(cfg *platformclientv2.Configuration) (*platformclientv2.APIResponse, error) {
+		_, r, err := platformclientv2.NewConversationsApiWithConfig(cfg).GetConversationsMessage(c.ID)
+		return r, err
+	})
+	if err != nil {
+		return cti.Content{}, err
+	}
+	var mc struct {
+		Participants []struct {
+			Messages []struct {
+				MessageID string `json:"messageId"`
+			} `json:"messages"`
+		} `json:"participants"`
+	}
+	if err := json.Unmarshal(raw, &mc); err != nil {
+		return cti.Content{}, fmt.Errorf("genesys: message conversation: %w", err)
+	}
+	var ids []string
+	for _, p := range mc.Participants {
+		for _, m := range p.Messages {
+			if m.MessageID != "" && !slices.Contains(ids, m.MessageID) {
+				ids = append(ids, m.MessageID)
+			}
+		}
+	}
+	if len(ids) == 0 {
+		return cti.Content{}, nil
+	}
+	raw, err = e.client.call(ctx, "get messages", func(cfg *platformclientv2.Configuration) (*platformclientv2.APIResponse, error) {
+		_, r, err := platformclientv2.NewConversationsApiWithConfig(cfg).PostConversationsMessageMessagesBulk(c.ID, false, ids)
+		return r, err
+	})
+	if err != nil {
+		return cti.Content{}, err
+	}
+	var list struct {
+		Entities []struct {
+			Timestamp wtime  `json:"timestamp"`
+			Direction string `json:"direction"`
+			TextBody  string `json:"textBody"`
+			CreatedBy *struct {
+				Name string `json:"name"`
+			} `json:"createdBy"`
+		} `json:"entities"`
+	}
+	if err := json.Unmarshal(raw, &list); err != nil {
+		return cti.Content{}, fmt.Errorf("genesys: messages: %w", err)
+	}
+	sort.SliceStable(list.Entities, func(i, j int) bool { return list.Entities[i].Timestamp.Before(list.Entities[j].Timestamp.Time) })
+	var b strings.Builder
+	for _, m := range list.Entities {
+		if m.TextBody == "" {
+			continue
+		}
+		in := strings.EqualFold(m.Direction, "inbound")
+		who := e.speaker(c, "", in)
+		if !in {
+			who = "Agent"
+			if m.CreatedBy != nil && m.CreatedBy.Name != "" {
+				who = m.CreatedBy.Name
+			} else if n := agentNames(c); n != "" {
+				who = n
+			}
+		}
+		transcriptLine(&b, m.Timestamp.Time, who, m.TextBody)
+	}
+	return cti.Content{Transcript: b.String()}, nil
+}
+
+// agentNames is the name of the only agent, "" when several.
+func agentNames(c *cti.Conversation) string {
+	name := ""
+	for _, l := range c.Agents {
+		switch {
+		case l.Name == "":
+		case name == "":
+			name = l.Name
+		case name != l.Name:
+			return ""
+		}
+	}
+	return name
+}
+
+// --- summary ---
+
+func (e *Enricher) summarize(ctx context.Context, c *cti.Conversation) (Summary, error) {
+	custom := func() (Summary, error) {
+		if e.sum == nil {
+			return Summary{}, nil
+		}
+		s, err := e.sum.Summarize(ctx, c)
+		if err != nil {
+			return Summary{}, err
+		}
+		if s.Source == "" {
+			s.Source = "custom"
+		}
+		return s, nil
+	}
+	if e.sumFirst {
+		if s, err := custom(); err != nil || s.Text != "" {
+			return s, err
+		}
+	}
+	raw, err := e.client.call(ctx, "get conversation summaries", func(cfg *platformclientv2.Configuration) (*platformclientv2.APIResponse, error) {
+		_, r, err := platformclientv2.NewConversationsApiWithConfig(cfg).GetConversationSummaries(c.ID)
+		return r, err
+	})
+	switch {
+	case err == nil:
+		var v struct {
+			Summary struct {
+				Text          string `json:"text"`
+				Status        string `json:"status"`
+				EditedSummary *struct {
+					Text string `json:"text"`
+				} `json:"editedSummary"`
+			} `json:"summary"`
+		}
+		if json.Unmarshal(raw, &v) == nil {
+			text := v.Summary.Text
+			if v.Summary.EditedSummary != nil && v.Summary.EditedSummary.Text != "" {
+				text = v.Summary.EditedSummary.Text
+			}
+			if text != "" {
+				return Summary{Text: text, Source: "genesys"}, nil
+			}
+		}
+	case isStatus(err, http.StatusNotFound, http.StatusForbidden, http.StatusBadRequest):
+		// The org has no AI summaries for it (or the client may not read them).
+	default:
+		return Summary{}, err
+	}
+	if !e.sumFirst {
+		return custom()
+	}
+	return Summary{}, nil
+}

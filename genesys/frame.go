@@ -1,0 +1,283 @@
+package genesys
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"hash/maphash"
+	"sync"
+)
+
+// Notification topics and system messages.
+const (
+	topicHeartbeat     = "channel.metadata"
+	topicSocketClosing = "v2.system.socket_closing"
+	topicNoLonger      = "v2.system.no_longer_subscribed"
+	topicTokenRevoked  = "v2.system.token_revoked"
+	heartbeatMessage   = "WebSocket Heartbeat"
+)
+
+// UserTopic is the notification topic of a user's conversations.
+func UserTopic(userID string) string { return "v2.users." + userID + ".conversations" }
+
+// QueueTopic is the notification topic of a queue's conversations.
+func QueueTopic(queueID string) string { return "v2.routing.queues." + queueID + ".conversations" }
+
+// frameKind classifies a notification topic.
+type frameKind uint8
+
+const (
+	kindUnknown frameKind = iota
+	kindConversation
+	kindHeartbeat
+	kindSocketClosing
+	kindNoLongerSubscribed
+	kindTokenRevoked
+	kindOtherSystem
+)
+
+func classify(topic []byte) frameKind {
+	switch {
+	case bytes.HasSuffix(topic, []byte(".conversations")) &&
+		(bytes.HasPrefix(topic, []byte("v2.users.")) || bytes.HasPrefix(topic, []byte("v2.routing.queues."))):
+		return kindConversation
+	case string(topic) == topicHeartbeat:
+		return kindHeartbeat
+	case string(topic) == topicSocketClosing:
+		return kindSocketClosing
+	case bytes.HasPrefix(topic, []byte(topicNoLonger)):
+		return kindNoLongerSubscribed
+	case bytes.HasPrefix(topic, []byte(topicTokenRevoked)):
+		return kindTokenRevoked
+	case bytes.HasPrefix(topic, []byte("v2.system.")):
+		return kindOtherSystem
+	}
+	return kindUnknown
+}
+
+var (
+	keyTopic = []byte(`"topicName"`)
+	keyBody  = []byte(`"eventBody"`)
+	keyMeta  = []byte(`"metadata"`)
+)
+
+// errFrame is a frame that is not a JSON notification.
+var errFrame = errors.New("genesys: malformed notification frame")
+
+// splitFrame finds the topic name and the raw eventBody of a notification
+// frame ({"topicName":..., "version":..., "eventBody":{...},
+// "metadata":{...}}) without decoding it: a few byte searches, no
+// allocation. The body is the eventBody object exactly as sent, so two
+// frames carrying the same event on different topics yield identical
+// bodies. When the frame is not in the shape Genesys sends, it falls back
+// to a real JSON decode; errFrame means it is not a notification at all.
+func splitFrame(b []byte) (topic, body []byte, err error) {
+	if t, bd, ok := fastSplit(b); ok {
+		return t, bd, nil
+	}
+	var f struct {
+		TopicName string          `json:"topicName"`
+		EventBody json.RawMessage `json:"eventBody"`
+	}
+	if err := json.Unmarshal(b, &f); err != nil || f.TopicName == "" {
+		return nil, nil, errFrame
+	}
+	return []byte(f.TopicName), f.EventBody, nil
+}
+
+func fastSplit(b []byte) (topic, body []byte, ok bool) {
+	b = bytes.TrimSpace(b)
+	if len(b) < 2 || b[0] != '{' || b[len(b)-1] != '}' {
+		return nil, nil, false
+	}
+	i := bytes.Index(b, keyBody)
+	if i < 0 {
+		return nil, nil, false
+	}
+	// The eventBody key must be at the top level: no object or array opens
+	// before it (topicName and version are plain strings).
+	if bytes.IndexAny(b[1:i], "{[") >= 0 {
+		return nil, nil, false
+	}
+	ti := bytes.Index(b[:i], keyTopic)
+	if ti < 0 {
+		return nil, nil, false
+	}
+	topic, ok = stringValue(b[ti+len(keyTopic) : i])
+	if !ok {
+		return nil, nil, false
+	}
+	s := skipColon(b, i+len(keyBody))
+	if s < 0 || b[s] != '{' {
+		return nil, nil, false
+	}
+	end := len(b) - 1 // the envelope's closing brace
+	if m := bytes.LastIndex(b, keyMeta); m > s {
+		if e, ok := metadataTail(b, m); ok {
+			end = e
+		}
+	}
+	body = bytes.TrimSpace(b[s:end])
+	if len(body) < 2 || body[len(body)-1] != '}' {
+		return nil, nil, false
+	}
+	return topic, body, true
+}
+
+// stringValue reads `: "value"` (a JSON string without escapes).
+func stringValue(b []byte) ([]byte, bool) {
+	j := skipColon(b, 0)
+	if j < 0 || b[j] != '"' {
+		return nil, false
+	}
+	k := bytes.IndexByte(b[j+1:], '"')
+	if k < 0 {
+		return nil, false
+	}
+	v := b[j+1 : j+1+k]
+	if bytes.IndexByte(v, '\\') >= 0 {
+		return nil, false
+	}
+	return v, true
+}
+
+// skipColon skips spaces, a colon and spaces from i; -1 if not there.
+func skipColon(b []byte, i int) int {
+	for i < len(b) && isSpace(b[i]) {
+		i++
+	}
+	if i >= len(b) || b[i] != ':' {
+		return -1
+	}
+	i++
+	for i < len(b) && isSpace(b[i]) {
+		i++
+	}
+	if i >= len(b) {
+		return -1
+	}
+	return i
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\n' || c == '\r' || c == '\t' }
+
+// metadataTail checks that the "metadata" key at m is the envelope's last
+// member (`, "metadata": {...} }` to the end) and returns the index of the
+// comma before it.
+func metadataTail(b []byte, m int) (int, bool) {
+	c := m - 1
+	for c > 0 && isSpace(b[c]) {
+		c--
+	}
+	if c <= 0 || b[c] != ',' {
+		return 0, false
+	}
+	v := skipColon(b, m+len(keyMeta))
+	if v < 0 {
+		return 0, false
+	}
+	e, ok := valueEnd(b, v)
+	if !ok {
+		return 0, false
+	}
+	rest := bytes.TrimSpace(b[e:])
+	if len(rest) != 1 || rest[0] != '}' {
+		return 0, false
+	}
+	return c, true
+}
+
+// valueEnd returns the index just past the JSON value starting at i (an
+// object, array, string or literal), scanning strings properly.
+func valueEnd(b []byte, i int) (int, bool) {
+	switch b[i] {
+	case '{', '[':
+		depth := 0
+		for j := i; j < len(b); j++ {
+			switch b[j] {
+			case '"':
+				k, ok := stringEnd(b, j)
+				if !ok {
+					return 0, false
+				}
+				j = k - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return j + 1, true
+				}
+			}
+		}
+		return 0, false
+	case '"':
+		return stringEnd(b, i)
+	default:
+		j := i
+		for j < len(b) && b[j] != ',' && b[j] != '}' && b[j] != ']' && !isSpace(b[j]) {
+			j++
+		}
+		return j, j > i
+	}
+}
+
+func stringEnd(b []byte, i int) (int, bool) {
+	for j := i + 1; j < len(b); j++ {
+		switch b[j] {
+		case '\\':
+			j++
+		case '"':
+			return j + 1, true
+		}
+	}
+	return 0, false
+}
+
+// recentSet remembers the hashes of the last N event bodies, to drop an
+// exact duplicate (the same conversation update on the queue topic and the
+// user topic, or on two channels while one replaces the other) without
+// decoding it. Safe for concurrent use.
+type recentSet struct {
+	seed maphash.Seed
+	mu   sync.Mutex
+	set  map[uint64]struct{}
+	ring []uint64
+	next int
+	full bool
+}
+
+func newRecentSet(n int) *recentSet {
+	n = max(n, 16)
+	return &recentSet{seed: maphash.MakeSeed(), set: make(map[uint64]struct{}, n), ring: make([]uint64, n)}
+}
+
+// seen records body and reports whether it was already there.
+func (r *recentSet) seen(body []byte) bool {
+	h := maphash.Bytes(r.seed, body) ^ uint64(len(body))<<1
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.set[h]; ok {
+		return true
+	}
+	if r.full {
+		delete(r.set, r.ring[r.next])
+	}
+	r.ring[r.next] = h
+	r.set[h] = struct{}{}
+	r.next++
+	if r.next == len(r.ring) {
+		r.next, r.full = 0, true
+	}
+	return false
+}
+
+// systemMessage is the eventBody of v2.system.* and channel.metadata frames
+// (the SDK's SystemMessageSystemMessage / ChannelMetadataNotification).
+type systemMessage struct {
+	Message   string `json:"message"`
+	Reason    string `json:"reason"`
+	ChannelID string `json:"channelId"`
+}
+
+func topicString(t []byte) string { return string(t) }

@@ -1,0 +1,702 @@
+package genesys
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/cxplay/ctikit/cti"
+	"github.com/mypurecloud/platform-client-sdk-go/v157/platformclientv2"
+	"golang.org/x/sync/errgroup"
+)
+
+// Source is the cti.Source of Genesys Cloud conversations: it subscribes
+// to the conversation topics of the configured queues and users over the
+// notification service and delivers a cti.Conversation snapshot for every
+// update, for every media.
+//
+// Run creates the channels (1,000 topics each, never more than the 20 an
+// OAuth client may hold), opens their websockets and keeps them alive: a
+// heartbeat watchdog replaces a silent socket, v2.system.socket_closing and
+// channel expiry are handled by opening the replacement before the old
+// socket closes (no gap), and a dropped socket is reopened with jittered
+// backoff. After any reconnect that may have lost updates, and for the ids
+// given to Resume, it re-fetches the conversations it was tracking (GET
+// /api/v2/conversations/{id}), so an end or a wrap-up missed meanwhile is
+// not lost. Exact duplicate frames (the same update on the queue topic and
+// the user topic) are dropped without decoding. Malformed frames, unknown
+// topics and unsupported media are logged and skipped.
+//
+// Source also implements cti.Resumer and cti.Enricher (through its
+// Enricher). Run may be called once; Resume before it; Ready, Stats and
+// Enrich from any goroutine.
+type Source struct {
+	client      *Client
+	dec         *Decoder
+	enr         *Enricher
+	enrSet      bool
+	log         *slog.Logger
+	topics      []string
+	timing      Timing
+	backoff     func(int) time.Duration
+	perChannel  int
+	maxChannels int
+	dedupe      *recentSet
+
+	started atomic.Bool
+	h       cti.Handler
+	refetch chan struct{}
+	spare   chan struct{} // channel slots for gapless rotations
+
+	mu      sync.Mutex
+	tracked map[string]time.Time
+	groups  []groupStatus
+	stats   SourceStats
+}
+
+var (
+	_ cti.Source   = (*Source)(nil)
+	_ cti.Resumer  = (*Source)(nil)
+	_ cti.Enricher = (*Source)(nil)
+)
+
+// SourceStats counts what a Source did.
+type SourceStats struct {
+	Channels    int // channels created
+	Connects    int // websockets opened
+	Reconnects  int // reconnects after a drop or a silent socket
+	Rotations   int // gapless replacements (socket_closing, expiry)
+	Frames      int // conversation frames received
+	Duplicates  int // exact duplicate frames dropped
+	Delivered   int // snapshots handed to the handler
+	Malformed   int // frames that could not be decoded
+	Unknown     int // frames of unknown topics or unsupported media
+	Refetches   int // conversations re-fetched after a gap
+	Heartbeats  int
+	LastConnect time.Time
+}
+
+type groupStatus struct {
+	topics    int
+	connected bool
+	channelID string
+	err       string
+}
+
+// NewSource builds a source on client. Subscribe with WithQueues,
+// WithUsers or WithSubscribe; at least one topic is required.
+func NewSource(client *Client, opts ...Option) (*Source, error) {
+	if client == nil {
+		return nil, errors.New("genesys: NewSource: nil Client")
+	}
+	s := &Source{client: client, dec: &Decoder{}, timing: DefaultTiming, backoff: DefaultReconnectBackoff,
+		perChannel: 1000, maxChannels: 20, tracked: map[string]time.Time{}, refetch: make(chan struct{}, 1)}
+	for _, o := range opts {
+		if err := o(s); err != nil {
+			return nil, err
+		}
+	}
+	if s.log == nil {
+		s.log = client.log
+	}
+	if s.dedupe == nil {
+		s.dedupe = newRecentSet(4096)
+	}
+	if !s.enrSet {
+		s.enr = NewEnricher(client, WithEnrichLogger(s.log))
+	}
+	s.topics = uniqueSorted(s.topics)
+	if len(s.topics) == 0 {
+		return nil, &cti.ConfigError{Path: "subscribe", Reason: "no queue or user to subscribe to: list Genesys queue or user ids"}
+	}
+	n := (len(s.topics) + s.perChannel - 1) / s.perChannel
+	if n > s.maxChannels-1 {
+		return nil, &cti.ConfigError{Path: "subscribe", Value: fmt.Sprint(len(s.topics), " topics"),
+			Reason: fmt.Sprintf("needs %d channels of %d topics; a client may hold %d (one kept spare for rotation)", n, s.perChannel, s.maxChannels)}
+	}
+	s.groups = make([]groupStatus, n)
+	s.spare = make(chan struct{}, s.maxChannels-n)
+	return s, nil
+}
+
+// Topics returns the subscribed topics, sorted.
+func (s *Source) Topics() []string { return append([]string(nil), s.topics...) }
+
+// Decoder returns the source's decoder.
+func (s *Source) Decoder() *Decoder { return s.dec }
+
+// Resume implements cti.Resumer: the conversations are re-fetched as soon
+// as Run is connected, and tracked afterwards.
+func (s *Source) Resume(ids []string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, id := range ids {
+		if id != "" {
+			s.tracked[id] = time.Now()
+		}
+	}
+}
+
+// Enrich implements cti.Enricher with the source's Enricher (no-op when
+// disabled with WithEnricher(nil)).
+func (s *Source) Enrich(ctx context.Context, c *cti.Conversation) error {
+	if s.enr == nil {
+		return nil
+	}
+	return s.enr.Enrich(ctx, c)
+}
+
+// Ready returns nil when every channel's websocket is connected and
+// subscribed, else an error saying what is not (for health checks).
+func (s *Source) Ready() error {
+	if !s.started.Load() {
+		return errors.New("genesys: notification source not running")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var down []string
+	for i, g := range s.groups {
+		if !g.connected {
+			msg := fmt.Sprintf("channel %d/%d (%d topics) not connected", i+1, len(s.groups), g.topics)
+			if g.err != "" {
+				msg += ": " + g.err
+			}
+			down = append(down, msg)
+		}
+	}
+	if len(down) > 0 {
+		return errors.New("genesys: " + strings.Join(down, "; "))
+	}
+	return nil
+}
+
+// Stats returns a copy of the counters.
+func (s *Source) Stats() SourceStats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stats
+}
+
+// Tracked returns how many unfinished conversations the source tracks.
+func (s *Source) Tracked() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.tracked)
+}
+
+func (s *Source) count(f func(*SourceStats)) {
+	s.mu.Lock()
+	f(&s.stats)
+	s.mu.Unlock()
+}
+
+func (s *Source) setGroup(i int, f func(*groupStatus)) {
+	s.mu.Lock()
+	f(&s.groups[i])
+	s.mu.Unlock()
+}
+
+// Run implements cti.Source. It returns nil when ctx is done, or an error
+// when it cannot go on (the credentials are rejected). Every goroutine it
+// starts has returned when it returns.
+func (s *Source) Run(ctx context.Context, h cti.Handler) error {
+	if h == nil {
+		return errors.New("genesys: Run: nil Handler")
+	}
+	if !s.started.CompareAndSwap(false, true) {
+		return errors.New("genesys: Source.Run called twice")
+	}
+	s.h = h
+	if err := s.client.CheckAuth(ctx); err != nil {
+		var ae *AuthError
+		if errors.As(err, &ae) {
+			return err
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		s.log.Warn("genesys: cannot get a token yet; will keep trying", "error", err)
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	for i := range s.groups {
+		lo := i * s.perChannel
+		topics := s.topics[lo:min(lo+s.perChannel, len(s.topics))]
+		s.setGroup(i, func(gs *groupStatus) { gs.topics = len(topics) })
+		g.Go(func() error { return s.runGroup(gctx, i, topics) })
+	}
+	g.Go(func() error { return s.refetchLoop(gctx) })
+	err := g.Wait()
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+// conn is one open websocket on a channel, with its reader goroutine.
+type conn struct {
+	s        *Source
+	id       string // channel id
+	uri      string
+	rotateAt time.Time
+	ws       *websocket.Conn
+	last     atomic.Int64 // unix nanos of the last frame
+	sys      chan frameKind
+	done     chan struct{}
+	err      error
+	cancel   context.CancelFunc
+}
+
+// close stops the reader and waits for it.
+func (c *conn) close() {
+	c.cancel()
+	c.ws.CloseNow()
+	<-c.done
+}
+
+func (c *conn) alive() bool {
+	select {
+	case <-c.done:
+		return false
+	default:
+		return true
+	}
+}
+
+type event int
+
+const (
+	evStop    event = iota // ctx done
+	evDropped              // the socket closed or failed
+	evSilent               // no frame for HeartbeatTimeout
+	evRotate               // socket_closing, expiry: replace without a gap
+	evRenew                // the channel lost its subscriptions / token: new channel
+)
+
+// runGroup keeps one channel's worth of topics connected until ctx is done.
+func (s *Source) runGroup(ctx context.Context, idx int, topics []string) error {
+	var cur *conn
+	defer func() {
+		if cur != nil {
+			cur.close()
+		}
+	}()
+	var reuse *conn // a dead connection whose channel may still be valid
+	fails := 0
+	for {
+		if cur == nil {
+			c, err := s.connect(ctx, idx, topics, reuse)
+			reuse = nil
+			if err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				var ae *AuthError
+				if errors.As(err, &ae) {
+					s.setGroup(idx, func(g *groupStatus) { g.connected, g.err = false, err.Error() })
+					return err
+				}
+				fails++
+				d := s.backoff(fails)
+				s.log.Warn("genesys: notification channel connect failed; retrying", "group", idx, "attempt", fails, "in", d, "error", err)
+				s.setGroup(idx, func(g *groupStatus) { g.connected, g.err = false, err.Error() })
+				if sleep(ctx, d) != nil {
+					return nil
+				}
+				continue
+			}
+			fails = 0
+			cur = c
+			// Whatever happened before this connection (start, a drop) may
+			// have hidden updates: catch up on the tracked conversations.
+			s.requestRefetch()
+		}
+		ev := s.supervise(ctx, cur)
+		switch ev {
+		case evStop:
+			return nil
+		case evDropped, evSilent, evRenew:
+			why := map[event]string{evDropped: "socket dropped", evSilent: "no heartbeat", evRenew: "channel lost its subscriptions"}[ev]
+			s.log.Warn("genesys: notification socket lost; reconnecting", "group", idx, "channel", cur.id, "reason", why, "error", errString(cur.err))
+			s.setGroup(idx, func(g *groupStatus) { g.connected, g.err = false, why })
+			s.count(func(st *SourceStats) { st.Reconnects++ })
+			cur.close()
+			if ev != evRenew {
+				reuse = cur
+			}
+			cur = nil
+			if ev == evRenew {
+				if sleep(ctx, s.backoff(1)) != nil {
+					return nil
+				}
+			}
+		case evRotate:
+			next, err := s.rotate(ctx, idx, topics, cur)
+			if err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				s.log.Warn("genesys: replacing the notification channel failed; will retry", "group", idx, "error", err)
+				if !cur.alive() {
+					cur.close()
+					cur = nil
+					continue
+				}
+				// Keep the old socket while it lasts; try again shortly.
+				if sleep(ctx, s.backoff(1)) != nil {
+					return nil
+				}
+				cur.rotateAt = time.Now()
+				continue
+			}
+			gap := !cur.alive()
+			cur.close()
+			cur = next
+			if gap {
+				s.requestRefetch()
+			}
+		}
+	}
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+// supervise watches a connection until something needs doing.
+func (s *Source) supervise(ctx context.Context, c *conn) event {
+	hb := s.timing.HeartbeatTimeout
+	tick := time.NewTicker(max(hb/6, 5*time.Millisecond))
+	defer tick.Stop()
+	rot := time.NewTimer(time.Until(c.rotateAt))
+	defer rot.Stop()
+	pinged := false
+	for {
+		select {
+		case <-ctx.Done():
+			return evStop
+		case <-c.done:
+			return evDropped
+		case k := <-c.sys:
+			switch k {
+			case kindSocketClosing:
+				s.log.Info("genesys: socket_closing received; moving to a new socket", "channel", c.id)
+				return evRotate
+			case kindNoLongerSubscribed:
+				return evRenew
+			case kindTokenRevoked:
+				s.client.tokens.invalidateAll()
+				return evRenew
+			}
+		case <-rot.C:
+			s.log.Info("genesys: channel expiring; rotating", "channel", c.id)
+			return evRotate
+		case <-tick.C:
+			idle := time.Since(time.Unix(0, c.last.Load()))
+			switch {
+			case idle > hb:
+				return evSilent
+			case idle > hb/2 && !pinged:
+				pinged = true
+				_ = c.write(ctx, []byte(`{"message":"ping"}`))
+			case idle < hb/2:
+				pinged = false
+			}
+		}
+	}
+}
+
+func (c *conn) write(ctx context.Context, b []byte) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	return c.ws.Write(ctx, websocket.MessageText, b)
+}
+
+// rotate opens the replacement of c on a new channel while c keeps
+// delivering, so nothing is missed; duplicates are dropped by the dedupe.
+// Without a spare channel slot it falls back to closing c first.
+func (s *Source) rotate(ctx context.Context, idx int, topics []string, c *conn) (*conn, error) {
+	select {
+	case s.spare <- struct{}{}:
+		defer func() { <-s.spare }()
+	default:
+		s.log.Warn("genesys: no spare channel for a gapless rotation; reconnecting", "group", idx)
+		c.close()
+	}
+	next, err := s.connect(ctx, idx, topics, nil)
+	if err != nil {
+		return nil, err
+	}
+	s.count(func(st *SourceStats) { st.Rotations++ })
+	return next, nil
+}
+
+type channelInfo struct {
+	ID         string `json:"id"`
+	ConnectURI string `json:"connectUri"`
+	Expires    wtime  `json:"expires"`
+}
+
+// connect makes a subscribed, open websocket for topics: on the channel of
+// reuse when it is still valid, else on a new channel.
+func (s *Source) connect(ctx context.Context, idx int, topics []string, reuse *conn) (*conn, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.timing.DialTimeout)
+	defer cancel()
+	if reuse != nil && time.Until(reuse.rotateAt) > s.timing.HeartbeatTimeout {
+		if _, err := s.client.call(ctx, "check notification channel", func(cfg *platformclientv2.Configuration) (*platformclientv2.APIResponse, error) {
+			return platformclientv2.NewNotificationsApiWithConfig(cfg).HeadNotificationsChannel(reuse.id)
+		}); err == nil {
+			if c, err := s.dial(ctx, idx, reuse.id, reuse.uri, reuse.rotateAt); err == nil {
+				return c, nil
+			}
+		}
+	}
+	// A new channel lives at most as long as the token it is created with:
+	// make sure that token has a useful life ahead.
+	if err := s.client.tokens.ensure(ctx, 4*s.timing.RotateBefore); err != nil {
+		return nil, err
+	}
+	raw, err := s.client.call(ctx, "create notification channel", func(cfg *platformclientv2.Configuration) (*platformclientv2.APIResponse, error) {
+		_, r, err := platformclientv2.NewNotificationsApiWithConfig(cfg).PostNotificationsChannels()
+		return r, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	var ch channelInfo
+	if err := json.Unmarshal(raw, &ch); err != nil || ch.ID == "" || ch.ConnectURI == "" {
+		return nil, fmt.Errorf("genesys: create notification channel: unexpected response %.200q", raw)
+	}
+	s.count(func(st *SourceStats) { st.Channels++ })
+	body := make([]platformclientv2.Channeltopic, len(topics))
+	for i := range topics {
+		body[i].Id = &topics[i]
+	}
+	raw, err = s.client.call(ctx, "subscribe notification topics", func(cfg *platformclientv2.Configuration) (*platformclientv2.APIResponse, error) {
+		_, r, err := platformclientv2.NewNotificationsApiWithConfig(cfg).PutNotificationsChannelSubscriptions(ch.ID, body, false)
+		return r, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	var subs struct {
+		Entities []struct {
+			ID              string `json:"id"`
+			State           string `json:"state"`
+			RejectionReason string `json:"rejectionReason"`
+		} `json:"entities"`
+	}
+	if json.Unmarshal(raw, &subs) == nil {
+		ok := 0
+		for _, e := range subs.Entities {
+			if strings.EqualFold(e.State, "rejected") {
+				s.log.Warn("genesys: topic subscription rejected (check the OAuth client's permissions and the id)", "topic", e.ID, "reason", e.RejectionReason)
+				continue
+			}
+			ok++
+		}
+		if ok == 0 && len(subs.Entities) > 0 {
+			return nil, fmt.Errorf("genesys: every topic subscription was rejected (%d topics)", len(subs.Entities))
+		}
+	}
+	expires := ch.Expires.Time
+	if exp := s.client.tokens.expiry(); !exp.IsZero() && (expires.IsZero() || exp.Before(expires)) {
+		expires = exp
+	}
+	if expires.IsZero() {
+		expires = time.Now().Add(24 * time.Hour)
+	}
+	life := time.Until(expires)
+	rotateAt := expires.Add(-min(s.timing.RotateBefore, life/5))
+	return s.dial(ctx, idx, ch.ID, ch.ConnectURI, rotateAt)
+}
+
+// dial opens the websocket of a channel and starts its reader.
+func (s *Source) dial(ctx context.Context, idx int, id, uri string, rotateAt time.Time) (*conn, error) {
+	ws, resp, err := websocket.Dial(ctx, uri, &websocket.DialOptions{HTTPClient: s.client.t.hc})
+	if resp != nil && resp.Body != nil {
+		resp.Body.Close()
+	}
+	if err != nil {
+		st := 0
+		if resp != nil {
+			st = resp.StatusCode
+		}
+		return nil, &cti.UpstreamError{Service: "genesys", Op: "open notification websocket", Status: st, Temporary: true, Err: err}
+	}
+	ws.SetReadLimit(8 << 20)
+	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	c := &conn{s: s, id: id, uri: uri, rotateAt: rotateAt, ws: ws, sys: make(chan frameKind, 4), done: make(chan struct{}), cancel: cancel}
+	c.last.Store(time.Now().UnixNano())
+	go c.read(rctx)
+	s.count(func(st *SourceStats) { st.Connects++; st.LastConnect = time.Now() })
+	s.setGroup(idx, func(g *groupStatus) { g.connected, g.channelID, g.err = true, id, "" })
+	s.log.Info("genesys: notification socket connected", "group", idx, "channel", id, "rotateAt", rotateAt.Format(time.RFC3339))
+	return c, nil
+}
+
+// read is the connection's reader goroutine: it handles every frame until
+// the socket fails or is closed.
+func (c *conn) read(ctx context.Context) {
+	defer close(c.done)
+	for {
+		_, b, err := c.ws.Read(ctx)
+		if err != nil {
+			c.err = err
+			return
+		}
+		now := time.Now()
+		c.last.Store(now.UnixNano())
+		c.s.handle(ctx, c, b, now)
+	}
+}
+
+// handle processes one frame.
+func (s *Source) handle(ctx context.Context, c *conn, frame []byte, at time.Time) {
+	topic, body, err := splitFrame(frame)
+	if err != nil {
+		s.count(func(st *SourceStats) { st.Malformed++ })
+		s.log.Warn("genesys: skipping a malformed notification frame", "bytes", len(frame), "error", err)
+		return
+	}
+	switch k := classify(topic); k {
+	case kindConversation:
+		if s.dedupe.seen(body) {
+			s.count(func(st *SourceStats) { st.Frames++; st.Duplicates++ })
+			return
+		}
+		s.count(func(st *SourceStats) { st.Frames++ })
+		conv, err := s.dec.Conversation(body, at)
+		if err != nil {
+			if errors.Is(err, ErrUnknownMedia) {
+				s.count(func(st *SourceStats) { st.Unknown++ })
+				s.log.Debug("genesys: skipping a conversation of unsupported media", "topic", topicString(topic), "error", err)
+				return
+			}
+			s.count(func(st *SourceStats) { st.Malformed++ })
+			s.log.Warn("genesys: skipping an undecodable conversation frame", "topic", topicString(topic), "error", err)
+			return
+		}
+		s.deliver(ctx, conv)
+	case kindHeartbeat:
+		s.count(func(st *SourceStats) { st.Heartbeats++ })
+	case kindSocketClosing, kindNoLongerSubscribed, kindTokenRevoked:
+		select {
+		case c.sys <- k:
+		default:
+		}
+	case kindOtherSystem:
+		s.log.Debug("genesys: system message", "topic", topicString(topic))
+	default:
+		s.count(func(st *SourceStats) { st.Unknown++ })
+		s.log.Warn("genesys: skipping a frame of an unknown topic", "topic", topicString(topic))
+	}
+}
+
+// settled reports whether a conversation needs no more tracking: the
+// customer left and every agent leg is done (or expects no wrap-up).
+func settled(c *cti.Conversation) bool {
+	if !c.Ended() {
+		return false
+	}
+	for i := range c.Agents {
+		l := &c.Agents[i]
+		switch {
+		case l.Phase() == cti.PhaseDone:
+		case l.State == cti.LegDisconnected && !l.WrapupExpected:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// deliver tracks the conversation and hands it to the handler.
+func (s *Source) deliver(ctx context.Context, c *cti.Conversation) {
+	s.mu.Lock()
+	if settled(c) {
+		delete(s.tracked, c.ID)
+	} else {
+		s.tracked[c.ID] = time.Now()
+	}
+	s.stats.Delivered++
+	s.mu.Unlock()
+	if err := s.h.HandleConversation(ctx, c); err != nil && ctx.Err() == nil {
+		s.log.Warn("genesys: handler refused a snapshot", "conversation", c.ID, "error", err)
+	}
+}
+
+func (s *Source) requestRefetch() {
+	select {
+	case s.refetch <- struct{}{}:
+	default:
+	}
+}
+
+// refetchLoop re-fetches the tracked conversations whenever asked, four at
+// a time, retrying transient failures.
+func (s *Source) refetchLoop(ctx context.Context) error {
+	var retry <-chan time.Time
+	fails := 0
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-s.refetch:
+		case <-retry:
+		}
+		retry = nil
+		s.mu.Lock()
+		cutoff := time.Now().Add(-s.timing.TrackFor)
+		ids := make([]string, 0, len(s.tracked))
+		for id, seen := range s.tracked {
+			if seen.Before(cutoff) {
+				delete(s.tracked, id)
+				continue
+			}
+			ids = append(ids, id)
+		}
+		s.mu.Unlock()
+		if len(ids) == 0 {
+			continue
+		}
+		var failed atomic.Int32
+		g, gctx := errgroup.WithContext(ctx)
+		g.SetLimit(4)
+		for _, id := range ids {
+			g.Go(func() error {
+				c, err := s.client.Conversation(gctx, id, s.dec)
+				switch {
+				case err == nil:
+					s.count(func(st *SourceStats) { st.Refetches++ })
+					s.deliver(gctx, c)
+				case errors.Is(err, cti.ErrNotFound) || errors.Is(err, ErrUnknownMedia):
+					s.mu.Lock()
+					delete(s.tracked, id)
+					s.mu.Unlock()
+				case gctx.Err() != nil:
+				default:
+					failed.Add(1)
+					s.log.Warn("genesys: re-fetching a conversation failed; will retry", "conversation", id, "error", err)
+				}
+				return nil
+			})
+		}
+		_ = g.Wait()
+		if failed.Load() > 0 {
+			fails++
+			retry = time.After(s.backoff(fails))
+		} else {
+			fails = 0
+		}
+	}
+}
