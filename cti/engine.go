@@ -739,7 +739,15 @@ func (e *Engine) answer(ctx context.Context, cv *conv, legID string, pick *Recor
 			return PopResult{}, fmt.Errorf("%w: %s is not one of the candidates offered", ErrInvalid, pick.Ref())
 		}
 		c := lr.Candidates[i]
-		dec = Decision{Action: ActionShow, Record: &c, Reason: "picked by the agent"}
+		// The pick goes through the strategy as the one match: for
+		// ticket:new the agent picked the requester of the ticket to
+		// create. Anything but show/create falls back to showing the pick.
+		dec = e.strategy.Decide(DecideInput{Rule: rule, Conversation: cv.snap, Leg: leg, Identity: cv.rec.Identity,
+			Result: Result{Records: []Record{c}}})
+		if dec.Action != ActionShow && dec.Action != ActionCreate {
+			dec = Decision{Action: ActionShow, Record: &c}
+		}
+		dec.Reason = "picked by the agent"
 	}
 	n := PopNotice{ConversationID: cv.id, LegID: legID, UserID: leg.UserID, Rule: rule.Name, Identity: cv.rec.Identity, Decision: dec}
 	start := time.Now()

@@ -878,3 +878,30 @@ func TestEngineRejectsSnapshotWithoutID(t *testing.T) {
 		require.NoError(t, r.stop())
 	})
 }
+
+func TestEngineChoosePassesThroughStrategy(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ch := &chooser{}
+		// A ticket:new-like strategy: several users → choose; one user →
+		// create a ticket for them.
+		newTicket := cti.StrategyFunc(func(in cti.DecideInput) cti.Decision {
+			if len(in.Result.Records) > 1 {
+				return cti.Decision{Action: cti.ActionChoose, Candidates: in.Result.Records}
+			}
+			r := in.Result.Records[0]
+			return cti.Decision{Action: cti.ActionCreate, Create: cti.CreateSpec{Ticket: true, Requester: &r}}
+		})
+		r := newRig(t, cti.WithChooser(ch), cti.WithStrategy(newTicket))
+		b := support("c1").Phone(phoneShared)
+		r.send(b.Alert("l1", "u1"))
+		require.Len(t, ch.offered, 1)
+		_, err := r.eng.Choose(r.ctx, "c1", "l1", &ch.offered[0].Candidates[1])
+		require.NoError(t, err)
+		calls := r.popper.Calls()
+		require.Len(t, calls, 1)
+		assert.Equal(t, cti.ActionCreate, calls[0].Decision.Action, "the pick is the requester of a new ticket")
+		assert.Equal(t, int64(3), calls[0].Decision.Create.Requester.ID)
+		assert.Equal(t, "picked by the agent", calls[0].Decision.Reason)
+		require.NoError(t, r.stop())
+	})
+}

@@ -1,7 +1,7 @@
 // Package ctitest helps test code built on package cti: a scripted
-// conversation builder, an in-memory Source, and conformance suites that
-// prove an implementation of a cti interface keeps its contract
-// (TestStore, TestMatcher), in the spirit of testing/slogtest.
+// conversation builder, an in-memory Source, and the TestStore conformance
+// suite that proves a cti.Store keeps its contract, in the spirit of
+// testing/slogtest. The matcher suite is match/matchtest.TestMatcher.
 package ctitest
 
 import (
