@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -148,13 +149,13 @@ func (s *Sink) plan(ctx context.Context, job *cti.SyncJob) (*plan, error) {
 	}
 	p := &plan{job: job, rule: rule, data: s.m.Data(job), marker: MarkerTag(job.Key), public: up.Public}
 	if rule.Sync.Comment != cti.CommentNone {
-		p.comment = up.Comment
+		p.comment, _ = TruncateBytes(up.Comment, s.cfg.maxComment) // a custom mapper may not
 	}
 	if job.Agent != nil {
 		p.author = job.Agent.ID
 	}
 	p.tags = Tags(up.Tags, job.Key)
-	for _, k := range slices.Sorted(mapKeys(up.Fields)) {
+	for _, k := range slices.Sorted(maps.Keys(up.Fields)) {
 		id, err := ParseFieldID(k)
 		if err != nil {
 			return nil, fmt.Errorf("syncmap: %w: rule %s: %v", cti.ErrInvalid, rule.Name, err)
@@ -181,7 +182,7 @@ func (s *Sink) noteTruncated(p *plan, up cti.Update) {
 	if strings.Contains(up.Comment, cut) {
 		what = append(what, "comment")
 	}
-	for _, k := range slices.Sorted(mapKeys(up.Fields)) {
+	for _, k := range slices.Sorted(maps.Keys(up.Fields)) {
 		if v, ok := up.Fields[k].(string); ok && strings.Contains(v, cut) {
 			what = append(what, "field "+k)
 		}
@@ -202,16 +203,6 @@ func truncatedPrefix() string {
 // maxLateDeferrals stays below the engine's limit on deferrals (50), past
 // which it acknowledges a job without a write.
 const maxLateDeferrals = 40
-
-func mapKeys(m map[string]any) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
-}
 
 func (s *Sink) lateGaveUp(p *plan) {
 	msg := "late data did not arrive in time: " + strings.Join(p.missing, ", ")
