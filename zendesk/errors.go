@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"regexp"
 	"slices"
@@ -149,6 +150,19 @@ func (c *Client) fail(op string, err error) error {
 	if err == nil {
 		return nil
 	}
+	err = c.classify(op, err)
+	if c.log != nil {
+		level := slog.LevelWarn
+		var ue *cti.UpstreamError
+		if !errors.As(err, &ue) || (ue.Status >= 400 && ue.Status < 500 && ue.Status != http.StatusTooManyRequests) {
+			level = slog.LevelDebug // expected outcomes: not found, invalid, cancelled
+		}
+		c.log.Log(context.Background(), level, "zendesk: call failed", slog.String("op", op), slog.String("error", err.Error()))
+	}
+	return err
+}
+
+func (c *Client) classify(op string, err error) error {
 	var ue *cti.UpstreamError
 	if errors.As(err, &ue) { // from the transport (rate limited locally)
 		cp := *ue
