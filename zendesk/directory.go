@@ -15,6 +15,9 @@ import (
 	"github.com/cxplay/ctikit/cti"
 )
 
+// lookupTimeout bounds one shared directory or popper request.
+const lookupTimeout = 30 * time.Second
+
 // agentSource is what the directory needs from Zendesk.
 type agentSource interface {
 	User(ctx context.Context, id int64) (User, error)
@@ -126,8 +129,14 @@ func (d *Directory) Agent(ctx context.Context, leg *cti.AgentLeg) (cti.Agent, er
 	if ok && now.Before(e.until) {
 		return e.agent, e.err
 	}
-	v, err, _ := d.sf.Do(key, func() (any, error) {
-		a, err := d.lookup(ctx, target)
+	// The lookup runs detached from any one caller's cancellation (bounded
+	// by lookupTimeout), so a caller giving up does not fail the others
+	// waiting for the same agent; each caller still returns when its own
+	// ctx is done.
+	ch := d.sf.DoChan(key, func() (any, error) {
+		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), lookupTimeout)
+		defer cancel()
+		a, err := d.lookup(lctx, target)
 		if err != nil && !errors.Is(err, cti.ErrUnknownAgent) {
 			return nil, err // a Zendesk failure: not cached
 		}
@@ -140,6 +149,14 @@ func (d *Directory) Agent(ctx context.Context, leg *cti.AgentLeg) (cti.Agent, er
 		d.mu.Unlock()
 		return dirEntry{agent: a, err: err}, nil
 	})
+	var v any
+	var err error
+	select {
+	case <-ctx.Done():
+		return cti.Agent{}, fmt.Errorf("zendesk directory: looking up %s: %w", target, ctx.Err())
+	case r := <-ch:
+		v, err = r.Val, r.Err
+	}
 	if err != nil {
 		return cti.Agent{}, fmt.Errorf("zendesk directory: looking up %s: %w", target, err)
 	}

@@ -107,3 +107,25 @@ func TestDirectoryBadOverrides(t *testing.T) {
 		}
 	}
 }
+
+func TestDirectoryCallerCancelDoesNotFailOthers(t *testing.T) {
+	t.Parallel()
+	srv, c := env(t, []zendesktest.Option{zendesktest.WithLatency(200 * time.Millisecond)})
+	d, _ := zendesk.NewDirectory(c, nil)
+	leg := &cti.AgentLeg{Email: "bob@example.com"}
+	short, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	errA := make(chan error, 1)
+	go func() { _, err := d.Agent(short, leg); errA <- err }()
+	time.Sleep(10 * time.Millisecond)
+	a, err := d.Agent(context.Background(), leg)
+	if err != nil || a.ID != zendesktest.DemoAgentBob {
+		t.Fatalf("patient caller: %+v, %v", a, err)
+	}
+	if err := <-errA; !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("impatient caller: %v", err)
+	}
+	if n := len(srv.RequestsTo("GET", "/users/search")); n != 1 {
+		t.Fatalf("%d searches", n)
+	}
+}

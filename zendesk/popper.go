@@ -213,7 +213,7 @@ func (p *Popper) user(ctx context.Context, req cti.PopRequest) (cti.Record, bool
 		rec     cti.Record
 		created bool
 	}
-	v, err, _ := p.sf.Do(sfKey, func() (any, error) {
+	v, err := p.shared(ctx, sfKey, func(ctx context.Context) (any, error) {
 		if rec, ok := p.recall(p.users, keys); ok { // created while we waited
 			return out{rec, false}, nil
 		}
@@ -248,7 +248,7 @@ func (p *Popper) ticket(ctx context.Context, req cti.PopRequest, requesterID int
 		rec                cti.Record
 		created, displayed bool
 	}
-	v, err, _ := p.sf.Do("ticket:"+conv.ID, func() (any, error) {
+	v, err := p.shared(ctx, "ticket:"+conv.ID, func(ctx context.Context) (any, error) {
 		if rec, ok := p.recall(p.tix, key); ok {
 			return out{rec: rec}, nil
 		}
@@ -292,6 +292,24 @@ func (p *Popper) ticket(ctx context.Context, req cti.PopRequest, requesterID int
 	}
 	o := v.(out)
 	return o.rec, o.created, o.displayed, nil
+}
+
+// shared runs f once for concurrent callers with the same key, detached
+// from any one caller's cancellation (bounded by lookupTimeout) so that
+// what it creates is remembered even when the first caller gave up; each
+// caller returns when its own ctx is done.
+func (p *Popper) shared(ctx context.Context, key string, f func(context.Context) (any, error)) (any, error) {
+	ch := p.sf.DoChan(key, func() (any, error) {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), lookupTimeout)
+		defer cancel()
+		return f(sctx)
+	})
+	select {
+	case <-ctx.Done():
+		return nil, fmt.Errorf("zendesk pop: %w", ctx.Err())
+	case r := <-ch:
+		return r.Val, r.Err
+	}
 }
 
 func (p *Popper) recall(m map[string]memo, keys []string) (cti.Record, bool) {
