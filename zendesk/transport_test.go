@@ -364,3 +364,16 @@ func TestBearerToken(t *testing.T) {
 		t.Fatalf("principal %q", p)
 	}
 }
+
+func TestPing(t *testing.T) {
+	t.Parallel()
+	srv, c := env(t, nil)
+	if err := c.Ping(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	bad, _ := zendesk.New(zendesk.Config{URL: srv.URL, Email: "x@example.com", APIToken: "nope"})
+	var ue *cti.UpstreamError
+	if err := bad.Ping(context.Background()); !errors.As(err, &ue) || ue.Status != 401 {
+		t.Fatalf("bad credentials: %v", err)
+	}
+}

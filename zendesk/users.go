@@ -281,3 +281,26 @@ func (c *Client) OrganizationRecord(o Organization) cti.Record {
 		UpdatedAt: o.UpdatedAt, URL: c.AgentURL(cti.KindOrganization, o.ID),
 	}
 }
+
+// Me returns the authenticated user (GET /api/v2/users/me).
+func (c *Client) Me(ctx context.Context) (User, error) {
+	var out struct {
+		User User `json:"user"`
+	}
+	err := c.getJSON(ctx, "show current user", "/users/me.json", &out)
+	return out.User, err
+}
+
+// Ping checks that Zendesk answers and accepts the credentials (for health
+// checks): GET /api/v2/users/me must name a signed-in user, not the
+// anonymous one Zendesk returns for bad credentials on some accounts.
+func (c *Client) Ping(ctx context.Context) error {
+	u, err := c.Me(ctx)
+	if err != nil {
+		return err
+	}
+	if u.ID == 0 {
+		return &cti.UpstreamError{Service: "zendesk", Op: "ping", Status: 401, Err: fmt.Errorf("not signed in: check the email and API token")}
+	}
+	return nil
+}

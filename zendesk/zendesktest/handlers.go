@@ -62,6 +62,12 @@ func (c *call) serve() {
 		c.userSearch()
 	case c.is("GET", "users"):
 		c.listUsers()
+	case c.is("GET", "users/me"):
+		if u := c.principalUser(); u != nil {
+			writeJSON(c.w, http.StatusOK, map[string]any{"user": c.s.userJSON(u)})
+		} else {
+			writeJSON(c.w, http.StatusOK, map[string]any{"user": map[string]any{"id": nil, "name": "Anonymous user", "role": "end-user"}})
+		}
 	case c.is("POST", "users"):
 		c.createUser()
 	case c.is("GET", "users/:id"):

@@ -184,8 +184,9 @@ func NewServer(opts ...Option) *Server {
 }
 
 // NewUnstarted returns an emulator that is not listening: serve it as an
-// http.Handler (the reference server's demo mode mounts it). Set URL if
-// responses should carry absolute URLs.
+// http.Handler at the root of a listener (it answers /api/v2/...). Set URL
+// to that listener's address before serving, so that responses carry
+// absolute URLs (next_page, url fields).
 func NewUnstarted(opts ...Option) *Server {
 	o := options{creds: map[string]string{DefaultEmail: DefaultAPIToken}, oauth: []string{DefaultOAuthToken},
 		limit: 700, per: time.Minute, updLimit: 100, updPer: time.Minute}
