@@ -77,9 +77,9 @@ type tokenSource struct {
 // token returns a valid access token and its expiry.
 func (s *tokenSource) token(ctx context.Context) (string, time.Time, error) {
 	s.mu.Lock()
-	tok, exp := s.tok, s.exp
+	tok, exp, early := s.tok, s.exp, min(s.margin, s.life/2)
 	s.mu.Unlock()
-	if tok != "" && time.Now().Before(exp.Add(-s.refreshMargin(exp))) {
+	if tok != "" && time.Now().Before(exp.Add(-early)) {
 		return tok, exp, nil
 	}
 	ch := s.sf.DoChan("token", func() (any, error) {
@@ -102,12 +102,6 @@ func (s *tokenSource) token(ctx context.Context) (string, time.Time, error) {
 		return "", time.Time{}, errors.New("genesys: no access token")
 	}
 	return s.tok, s.exp, nil
-}
-
-// refreshMargin is how long before exp the token is replaced: a tenth of
-// its remaining life, at most margin.
-func (s *tokenSource) refreshMargin(exp time.Time) time.Duration {
-	return min(s.margin, time.Until(exp)/10+time.Second)
 }
 
 // expiry returns the current token's expiry (zero when none).

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -47,10 +48,13 @@ type Server struct {
 	convs     map[string]*conversation
 	order     []string // conversation ids, oldest first
 	tokens    map[string]time.Time
+	issued    []string
 	channels  map[string]*channel
 	chanOrder []string
 	faults    []*restFault
 	dupFrames bool
+	holding   bool
+	held      []heldFrame
 	stats     Stats
 	seq       int
 	closed    bool
@@ -259,6 +263,14 @@ func (s *Server) takeFault(r *http.Request) *Fault {
 	return nil
 }
 
+// IssuedTokens returns every access token issued so far (for tests that
+// check that tokens never leak into logs or errors).
+func (s *Server) IssuedTokens() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.issued)
+}
+
 // RevokeTokens invalidates every access token issued so far: the next API
 // call with one gets 401, as after a revocation.
 func (s *Server) RevokeTokens() {
@@ -306,17 +318,32 @@ func (s *Server) routes() http.Handler {
 	handle("GET /api/v2/routing/wrapupcodes/{id}", true, s.getWrapupCode)
 	handle("GET /api/v2/outbound/campaigns/{id}", true, s.getCampaign)
 	handle("GET /api/v2/conversations/{id}", true, s.getConversation)
-	handle("GET /api/v2/conversations/calls/{id}", true, s.mediaConversation(MediaVoice))
-	handle("GET /api/v2/conversations/callbacks/{id}", true, s.mediaConversation(MediaCallback))
-	handle("GET /api/v2/conversations/chats/{id}", true, s.mediaConversation(MediaChat))
-	handle("GET /api/v2/conversations/emails/{id}", true, s.mediaConversation(MediaEmail))
-	handle("GET /api/v2/conversations/messages/{id}", true, s.mediaConversation(MediaMessage))
+	// /api/v2/conversations/{media}/{id} and /api/v2/conversations/{id}/{sub}
+	// overlap as ServeMux patterns: dispatch by hand.
+	byMedia := map[string]http.HandlerFunc{
+		"calls": s.mediaConversation(MediaVoice), "callbacks": s.mediaConversation(MediaCallback),
+		"chats": s.mediaConversation(MediaChat), "emails": s.mediaConversation(MediaEmail),
+		"messages": s.mediaConversation(MediaMessage),
+	}
+	bySub := map[string]http.HandlerFunc{"recordingmetadata": s.recordingMetadata, "summaries": s.summaries}
+	handle("GET /api/v2/conversations/{a}/{b}", true, func(w http.ResponseWriter, r *http.Request) {
+		a, b := r.PathValue("a"), r.PathValue("b")
+		if h, ok := byMedia[a]; ok {
+			r.SetPathValue("id", b)
+			h(w, r)
+			return
+		}
+		if h, ok := bySub[b]; ok {
+			r.SetPathValue("id", a)
+			h(w, r)
+			return
+		}
+		apiError(w, http.StatusNotFound, "not.found", "The requested operation GET "+r.URL.Path+" is not emulated.")
+	})
 	handle("GET /api/v2/conversations/emails/{id}/messages", true, s.emailMessages)
 	handle("GET /api/v2/conversations/emails/{id}/messages/{mid}", true, s.emailMessage)
 	handle("GET /api/v2/conversations/chats/{id}/messages", true, s.chatMessages)
 	handle("POST /api/v2/conversations/messages/{id}/messages/bulk", true, s.messagesBulk)
-	handle("GET /api/v2/conversations/{id}/recordingmetadata", true, s.recordingMetadata)
-	handle("GET /api/v2/conversations/{id}/summaries", true, s.summaries)
 	handle("GET /api/v2/analytics/conversations/{id}/details", true, s.analyticsDetails)
 	handle("POST /api/v2/notifications/channels", true, s.createChannel)
 	handle("GET /api/v2/notifications/channels", true, s.listChannels)
@@ -372,6 +399,7 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	ttl := s.opts.tokenTTL
 	s.mu.Lock()
 	s.tokens[tok] = time.Now().Add(ttl)
+	s.issued = append(s.issued, tok)
 	s.stats.TokensIssued++
 	s.mu.Unlock()
 	writeJSON(w, http.StatusOK, map[string]any{"access_token": tok, "token_type": "bearer", "expires_in": int(ttl / time.Second)})

@@ -61,7 +61,8 @@ func channelJSON(s *Server, ch *channel) map[string]any {
 }
 
 // createChannel implements POST /api/v2/notifications/channels.
-func (s *Server) createChannel(w http.ResponseWriter, _ *http.Request) {
+func (s *Server) createChannel(w http.ResponseWriter, r *http.Request) {
+	tok, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	s.mu.Lock()
 	if len(s.channels) >= MaxChannels {
 		// Genesys removes the channel used least recently, unconnected ones first.
@@ -79,12 +80,16 @@ func (s *Server) createChannel(w http.ResponseWriter, _ *http.Request) {
 		s.stats.ChannelsEvicted++
 	}
 	ch := &channel{id: newID(), created: time.Now()}
+	// A channel lives 24 hours, and no longer than the token it was made with.
 	ch.expires = ch.created.Add(s.opts.channelTTL)
+	if exp, ok := s.tokens[tok]; ok && exp.Before(ch.expires) {
+		ch.expires = exp
+	}
 	s.channels[ch.id] = ch
 	s.chanOrder = append(s.chanOrder, ch.id)
 	s.stats.ChannelsCreated++
 	id := ch.id
-	ch.timer = time.AfterFunc(s.opts.channelTTL, func() { s.expire(id) })
+	ch.timer = time.AfterFunc(time.Until(ch.expires), func() { s.expire(id) })
 	body := channelJSON(s, ch)
 	s.mu.Unlock()
 	writeJSON(w, http.StatusOK, body)
@@ -391,10 +396,47 @@ loop:
 	s.log.Debug("genesystest: socket closed", "channel", id)
 }
 
-// send queues a frame on every live socket whose channel has topic ("" all).
-// Call with s.mu held. A socket whose queue is full is dropped, as Genesys
-// drops a consumer that does not keep up.
+// send queues a frame on every live socket whose channel has topic ("" all),
+// or holds it while HoldFrames is on. Call with s.mu held. A socket whose
+// queue is full is dropped, as Genesys drops a consumer that does not keep
+// up.
 func (s *Server) send(topic string, frame []byte) {
+	if s.holding {
+		s.held = append(s.held, heldFrame{topic, frame})
+		return
+	}
+	s.sendNow(topic, frame)
+}
+
+type heldFrame struct {
+	topic string
+	frame []byte
+}
+
+// HoldFrames holds back every frame until ReleaseFrames.
+func (s *Server) HoldFrames() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.holding = true
+}
+
+// ReleaseFrames sends the held frames, in reverse order when reversed (an
+// out-of-order burst: the newest state first), and stops holding.
+func (s *Server) ReleaseFrames(reversed bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.holding = false
+	held := s.held
+	s.held = nil
+	if reversed {
+		slices.Reverse(held)
+	}
+	for _, h := range held {
+		s.sendNow(h.topic, h.frame)
+	}
+}
+
+func (s *Server) sendNow(topic string, frame []byte) {
 	for _, id := range s.chanOrder {
 		ch := s.channels[id]
 		if ch.sock == nil || (topic != "" && !ch.has(topic)) {
