@@ -1,0 +1,258 @@
+package genesys_test
+
+import (
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/cxplay/ctikit/cti"
+	"github.com/cxplay/ctikit/genesys"
+	gt "github.com/cxplay/ctikit/genesys/genesystest"
+)
+
+// liveCall starts a call and connects Alice; it returns the conversation
+// and her leg once the source has seen her connected.
+func liveCall(t *testing.T, e *env, col *collector, from string) (*gt.Conversation, string) {
+	t.Helper()
+	conv := e.srv.Start(gt.Spec{Media: gt.MediaVoice, From: from, Queue: gt.QueueSupport})
+	leg := conv.Alert(gt.AgentAlice)
+	conv.Connect(leg)
+	col.wait(t, conv.ID, "connected", func(c *cti.Conversation) bool {
+		l := c.Leg(leg)
+		return l != nil && l.State == cti.LegConnected
+	})
+	return conv, leg
+}
+
+// TestFaultDroppedSocket drops the websocket and keeps the Genesys API
+// failing (503) while the call ends and is wrapped up: nothing reaches the
+// socket, yet the end and the wrap-up are delivered after the reconnect,
+// by re-fetching the tracked conversation.
+func TestFaultDroppedSocket(t *testing.T) {
+	e := newEnv(t)
+	src, col := started(t, e, genesys.WithQueues(gt.QueueSupport))
+	conv, leg := liveCall(t, e, col, "+14155550201")
+
+	e.srv.FailREST(gt.Fault{PathPrefix: "/api/v2/notifications/", Status: http.StatusServiceUnavailable, Times: -1})
+	e.srv.DropSockets()
+	waitFor(t, "the source to notice the drop", func() bool { return src.Ready() != nil })
+	conv.Disconnect(leg) // published to nobody
+	conv.Wrapup(leg, gt.CodeFollowUp, "call back tomorrow")
+	time.Sleep(100 * time.Millisecond) // a few failed reconnects
+	if c := col.get(conv.ID); c.Ended() {
+		t.Fatal("the end arrived while the socket was down: the fault did not hold")
+	}
+	e.srv.ClearFaults()
+
+	c := col.wait(t, conv.ID, "wrap-up after reconnect", wrappedUp(leg))
+	if c.Leg(leg).Wrapup.Notes != "call back tomorrow" {
+		t.Errorf("wrapup = %+v", c.Leg(leg).Wrapup)
+	}
+	st := src.Stats()
+	if st.Reconnects < 1 || st.Refetches < 1 {
+		t.Errorf("stats = %+v, want a reconnect and a re-fetch", st)
+	}
+	if e.srv.Stats().Faults == 0 {
+		t.Error("no injected fault was served")
+	}
+	waitFor(t, "ready", func() bool { return src.Ready() == nil })
+	if src.Tracked() != 0 {
+		t.Errorf("tracked = %d after the conversation settled, want 0", src.Tracked())
+	}
+}
+
+// TestFaultSilentSocket: the socket stays open but goes quiet (no
+// heartbeats); the watchdog replaces it and the missed end is re-fetched.
+func TestFaultSilentSocket(t *testing.T) {
+	e := newEnv(t)
+	src, col := started(t, e, genesys.WithQueues(gt.QueueSupport))
+	conv, leg := liveCall(t, e, col, "+14155550202")
+
+	e.srv.SilenceSockets()
+	conv.End()
+	conv.Wrapup(leg, gt.CodeResolved, "")
+
+	col.wait(t, conv.ID, "wrap-up after the watchdog", wrappedUp(leg))
+	if st := src.Stats(); st.Reconnects < 1 || st.Refetches < 1 {
+		t.Errorf("stats = %+v, want a reconnect and a re-fetch", st)
+	}
+	// The watchdog reconnected to the same channel (still valid): no new one.
+	if n := e.srv.Stats().ChannelsCreated; n != 1 {
+		t.Errorf("channels created = %d, want 1 (the socket reopened on the same channel)", n)
+	}
+}
+
+// TestFaultSocketClosing: on v2.system.socket_closing the source opens a
+// new socket before the old one closes; nothing is lost or duplicated and
+// no re-fetch is needed.
+func TestFaultSocketClosing(t *testing.T) {
+	e := newEnv(t)
+	src, col := started(t, e, genesys.WithQueues(gt.QueueSupport))
+	conv, leg := liveCall(t, e, col, "+14155550203")
+	before := col.count(conv.ID)
+
+	e.srv.SocketClosing(500 * time.Millisecond)
+	waitFor(t, "rotation", func() bool { return src.Stats().Rotations == 1 })
+	conv.Disconnect(leg)
+	conv.Wrapup(leg, gt.CodeResolved, "")
+	col.wait(t, conv.ID, "wrap-up", wrappedUp(leg))
+	time.Sleep(600 * time.Millisecond) // the old socket closes now
+	st := src.Stats()
+	if st.Reconnects != 0 || st.Refetches != 0 {
+		t.Errorf("stats = %+v, want a gapless rotation (no reconnect, no re-fetch)", st)
+	}
+	if got := col.count(conv.ID) - before; got != 2 {
+		t.Errorf("delivered %d snapshots after the rotation, want 2", got)
+	}
+	if err := src.Ready(); err != nil {
+		t.Errorf("Ready = %v", err)
+	}
+	if n := e.srv.ConnectedSockets(); n != 1 {
+		t.Errorf("connected sockets = %d, want 1", n)
+	}
+}
+
+// TestFaultChannelExpiry: channels (and tokens) that expire are rotated
+// before they do, without a gap.
+func TestFaultChannelExpiry(t *testing.T) {
+	e := newEnv(t, gt.WithChannelTTL(1500*time.Millisecond))
+	src, col := started(t, e, genesys.WithQueues(gt.QueueSupport))
+	waitFor(t, "two rotations", func() bool { return src.Stats().Rotations >= 2 })
+	conv, leg := liveCall(t, e, col, "+14155550204")
+	conv.End()
+	conv.Wrapup(leg, gt.CodeResolved, "")
+	col.wait(t, conv.ID, "wrap-up", wrappedUp(leg))
+	if st := src.Stats(); st.Reconnects != 0 {
+		t.Errorf("stats = %+v, want rotations only", st)
+	}
+	if n := len(e.srv.Channels()); n > 3 {
+		t.Errorf("%d channels alive, want the expired ones gone", n)
+	}
+}
+
+// TestFaultTokenExpiry: a channel lives no longer than its token; with
+// short tokens the source refreshes the token and rotates in time.
+func TestFaultTokenExpiry(t *testing.T) {
+	e := newEnv(t, gt.WithTokenTTL(2*time.Second))
+	src, col := started(t, e, genesys.WithQueues(gt.QueueSupport))
+	waitFor(t, "a rotation", func() bool { return src.Stats().Rotations >= 1 })
+	conv, leg := liveCall(t, e, col, "+14155550205")
+	conv.End()
+	conv.Wrapup(leg, gt.CodeResolved, "")
+	col.wait(t, conv.ID, "wrap-up", wrappedUp(leg))
+	st := e.srv.Stats()
+	if st.TokensIssued < 2 {
+		t.Errorf("tokens issued = %d, want a refresh", st.TokensIssued)
+	}
+	if src.Stats().Reconnects != 0 {
+		t.Errorf("source stats %+v: want no reconnect", src.Stats())
+	}
+}
+
+// TestFaultExpiredChannel: a channel that disappears (expired early) is
+// replaced by a new one and the gap is covered by a re-fetch.
+func TestFaultExpiredChannel(t *testing.T) {
+	e := newEnv(t)
+	src, col := started(t, e, genesys.WithQueues(gt.QueueSupport))
+	conv, leg := liveCall(t, e, col, "+14155550206")
+	e.srv.FailREST(gt.Fault{PathPrefix: "/api/v2/notifications/", Status: http.StatusBadGateway, Times: -1})
+	e.srv.ExpireChannels()
+	waitFor(t, "the drop", func() bool { return src.Ready() != nil })
+	conv.End()
+	conv.Wrapup(leg, gt.CodeResolved, "")
+	e.srv.ClearFaults()
+	col.wait(t, conv.ID, "wrap-up", wrappedUp(leg))
+	if n := e.srv.Stats().ChannelsCreated; n != 2 {
+		t.Errorf("channels created = %d, want 2", n)
+	}
+	if st := src.Stats(); st.Refetches < 1 {
+		t.Errorf("stats %+v, want a re-fetch", st)
+	}
+}
+
+// TestFaultMalformedFrames: garbage, unknown topics, unsupported media and
+// broken conversation bodies are skipped; the source keeps going.
+func TestFaultMalformedFrames(t *testing.T) {
+	e := newEnv(t)
+	src, col := started(t, e, genesys.WithQueues(gt.QueueSupport))
+	for _, f := range []string{
+		`not json at all`,
+		`{"topicName":`,
+		`{"topicName":"v2.users.x.presence","eventBody":{"presenceDefinition":{"id":"x"}}}`,
+		`{"topicName":"v2.routing.queues.q.conversations","eventBody":{"id":"c-cobrowse","participants":[{"id":"p","purpose":"customer","cobrowsesessions":[{"state":"connected"}]}]}}`,
+		`{"topicName":"v2.routing.queues.q.conversations","eventBody":{"participants":"oops"}}`,
+		`{"topicName":"v2.routing.queues.q.conversations","eventBody":{"id":"","participants":[]}}`,
+		`[1,2,3]`,
+	} {
+		e.srv.SendRaw([]byte(f))
+	}
+	conv, leg := liveCall(t, e, col, "+14155550207")
+	conv.End()
+	conv.Wrapup(leg, gt.CodeResolved, "")
+	col.wait(t, conv.ID, "wrap-up", wrappedUp(leg))
+	st := src.Stats()
+	if st.Malformed != 5 || st.Unknown != 2 {
+		t.Errorf("stats = %+v, want 5 malformed and 2 unknown", st)
+	}
+	if col.get("c-cobrowse") != nil {
+		t.Error("a cobrowse conversation was delivered")
+	}
+}
+
+// TestFaultOutOfOrder: updates released newest first still merge into the
+// final state (the engine's Merge keeps the furthest progress).
+func TestFaultOutOfOrder(t *testing.T) {
+	e := newEnv(t)
+	_, col := started(t, e, genesys.WithQueues(gt.QueueSupport))
+	e.srv.HoldFrames()
+	conv := e.srv.Start(gt.Spec{Media: gt.MediaChat, From: "ooo@example.org", Name: "Out Order", Queue: gt.QueueSupport})
+	leg := conv.Alert(gt.AgentCarol)
+	conv.Connect(leg)
+	conv.Disconnect(leg)
+	conv.Wrapup(leg, gt.CodeResolved, "")
+	conv.PublishStale(2) // and an old state once more
+	e.srv.ReleaseFrames(true)
+	c := col.wait(t, conv.ID, "all frames", func(c *cti.Conversation) bool { return col.count(conv.ID) >= 5 })
+	if !wrappedUp(leg)(c) {
+		t.Fatalf("merged = %+v, want the final wrapped-up state", c)
+	}
+}
+
+// TestResume: conversations tracked before a restart are re-fetched at
+// start; the end that happened while down is delivered.
+func TestResume(t *testing.T) {
+	e := newEnv(t)
+	conv := e.srv.Start(gt.Spec{Media: gt.MediaEmail, From: "late@example.org", Subject: "s", Body: "b", Queue: gt.QueueSupport})
+	leg := conv.Alert(gt.AgentBob)
+	conv.Connect(leg)
+	conv.Disconnect(leg)
+	conv.Wrapup(leg, gt.CodeResolved, "done while we were down")
+	src := newSource(t, e, genesys.WithQueues(gt.QueueSupport))
+	src.Resume([]string{conv.ID, "gone-0000"})
+	col := newCollector()
+	run(t, src, col)
+	c := col.wait(t, conv.ID, "resumed wrap-up", wrappedUp(leg))
+	if c.Media != cti.MediaEmail || c.Leg(leg).Wrapup.Notes != "done while we were down" {
+		t.Errorf("resumed = %+v", c)
+	}
+	waitFor(t, "untracking", func() bool { return src.Tracked() == 0 })
+}
+
+// TestRESTFaultsDuringConnect: 429 with Retry-After and 5xx while the
+// source connects are retried inside the client.
+func TestRESTFaultsDuringConnect(t *testing.T) {
+	e := newEnv(t)
+	e.srv.FailREST(gt.Fault{Method: "POST", PathPrefix: "/api/v2/notifications/channels", Status: http.StatusTooManyRequests, RetryAfter: time.Second, Times: 1})
+	e.srv.FailREST(gt.Fault{Method: "PUT", PathPrefix: "/api/v2/notifications/channels/", Status: http.StatusServiceUnavailable, Times: 2})
+	start := time.Now()
+	src, _ := started(t, e, genesys.WithQueues(gt.QueueSupport))
+	if d := time.Since(start); d < time.Second {
+		t.Errorf("connected after %v: the Retry-After of 1s was not honoured", d)
+	}
+	if n := e.srv.Stats().Faults; n != 3 {
+		t.Errorf("faults served = %d, want 3", n)
+	}
+	if src.Stats().Reconnects != 0 {
+		t.Errorf("stats %+v", src.Stats())
+	}
+}
