@@ -88,6 +88,23 @@ func (d *Decoder) Conversation(body []byte, observedAt time.Time) (*cti.Conversa
 	return d.convert(&w, observedAt)
 }
 
+// Frame decodes a notification frame ({"topicName", "eventBody", ...}).
+// For a conversation topic it returns the topic and the snapshot; for any
+// other frame (heartbeats, system messages, other topics) the topic and a
+// nil conversation. A frame that is not a notification, or a conversation
+// that cannot be decoded, is an error.
+func (d *Decoder) Frame(frame []byte, observedAt time.Time) (topic string, c *cti.Conversation, err error) {
+	t, body, err := splitFrame(frame)
+	if err != nil {
+		return "", nil, err
+	}
+	if classify(t) != kindConversation {
+		return string(t), nil, nil
+	}
+	c, err = d.Conversation(body, observedAt)
+	return string(t), c, err
+}
+
 // media kinds of a participant's communications, in precedence order.
 const (
 	mCall = iota
@@ -329,8 +346,15 @@ func (d *Decoder) convert(w *wireConversation, at time.Time) (*cti.Conversation,
 			}
 		}
 	}
-	if c.Direction == "" && c.Campaign.ID != "" {
-		c.Direction = cti.Outbound
+	if c.Direction == "" {
+		switch {
+		case c.Campaign.ID != "":
+			c.Direction = cti.Outbound
+		case media == mChat || media == mSocial:
+			// Chats and social expressions carry no direction: the
+			// customer started them.
+			c.Direction = cti.Inbound
+		}
 	}
 	for i := range c.Agents {
 		if t := c.Agents[i].ConnectedTime; !t.IsZero() && (c.ConnectedTime.IsZero() || t.Before(c.ConnectedTime)) {

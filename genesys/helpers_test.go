@@ -165,3 +165,5 @@ func waitReady(t *testing.T, e *env, src *genesys.Source, topics ...string) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+var fixedTime = time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC)

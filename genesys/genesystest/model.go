@@ -316,7 +316,10 @@ func (c *conversation) render(rest bool, s *Server) jsonConversation {
 			jp.AlertingTimeoutMs = 8000
 			jp.MediaRoles = []string{"full"}
 			if p.queueID != "" {
-				jp.ConversationRoutingData = &jsonRoutingData{Queue: jsonRef{ID: p.queueID, SelfURI: "/api/v2/routing/queues/" + p.queueID}, Priority: 0}
+				jp.ConversationRoutingData = &jsonRoutingData{Queue: jsonRef{ID: p.queueID}, Priority: 0}
+				if rest {
+					jp.ConversationRoutingData.Queue.SelfURI = "/api/v2/routing/queues/" + p.queueID
+				}
 			}
 		}
 		for _, m := range p.comms {
@@ -345,6 +348,16 @@ func (c *conversation) render(rest bool, s *Server) jsonConversation {
 			}
 			if p.purpose == "agent" || p.purpose == "user" {
 				jc.AfterCallWorkRequired = bp(m.acwRequired)
+			}
+			// Fields the SDK's models do not have for this media.
+			switch {
+			case m.kind == MediaChat && !rest:
+				jc.Direction = ""
+			case m.kind == MediaSocial:
+				jc.Direction = ""
+				if rest {
+					jc.InitialState = ""
+				}
 			}
 			switch m.kind {
 			case MediaVoice:

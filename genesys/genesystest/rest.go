@@ -88,10 +88,12 @@ func (s *Server) mediaConversation(m Media) http.HandlerFunc {
 			}
 			parts = append(parts, mp)
 		}
-		writeJSON(w, http.StatusOK, map[string]any{
-			"id": c.id, "participants": parts, "recordingState": full.RecordingState, "maxParticipants": 10,
-			"selfUri": r.URL.Path,
-		})
+		out := map[string]any{"id": c.id, "participants": parts, "selfUri": r.URL.Path,
+			"divisions": full.Divisions, "recentTransfers": []any{}}
+		if m == MediaVoice {
+			out["recordingState"], out["maxParticipants"] = full.RecordingState, 10
+		}
+		writeJSON(w, http.StatusOK, out)
 	}
 }
 

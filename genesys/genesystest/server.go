@@ -199,7 +199,7 @@ func apiError(w http.ResponseWriter, status int, code, msg string) {
 	w.Header().Set("ININ-Correlation-Id", newID())
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(map[string]any{
-		"message": msg, "code": code, "status": status, "contextId": newID(), "details": []any{}, "errors": []any{},
+		"message": msg, "code": code, "status": status, "contextId": newID(), "details": []any{},
 	})
 }
 
