@@ -1,7 +1,6 @@
 package genesys
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/mail"
@@ -82,7 +81,7 @@ func (d *Decoder) phone(s string) string {
 // observed at the given time.
 func (d *Decoder) Conversation(body []byte, observedAt time.Time) (*cti.Conversation, error) {
 	var w wireConversation
-	if err := json.Unmarshal(body, &w); err != nil {
+	if err := decodeConversation(body, &w); err != nil {
 		return nil, fmt.Errorf("genesys: decode conversation: %w", err)
 	}
 	return d.convert(&w, observedAt)

@@ -1,7 +1,6 @@
 package genesys
 
 import (
-	"bytes"
 	"encoding/json"
 	"time"
 )
@@ -133,20 +132,25 @@ func (a *wireAddress) value() string {
 type wtime struct{ time.Time }
 
 func (t *wtime) UnmarshalJSON(b []byte) error {
-	if len(b) < 2 || b[0] != '"' || bytes.Equal(b, []byte(`""`)) {
-		return nil // null, "" or not a string: no time
+	if len(b) >= 2 && b[0] == '"' && b[len(b)-1] == '"' {
+		t.parse(b[1 : len(b)-1])
 	}
-	s := string(b[1 : len(b)-1])
+	return nil // null, a number, a bad time: no time, not worth losing the frame over
+}
+
+// parse sets t from the raw content of a JSON string, leaving it alone
+// when the content is not a timestamp.
+func (t *wtime) parse(raw []byte) {
+	if len(raw) == 0 {
+		return
+	}
+	s := string(raw)
 	v, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
-		// Genesys' Java timestamps sometimes come without a zone ("...000Z"
-		// is the norm; be lenient with "2006-01-02T15:04:05.000").
-		if v2, err2 := time.Parse("2006-01-02T15:04:05.999999999", s); err2 == nil {
-			v = v2
-		} else {
-			return nil // a bad time is not worth losing the frame over
+		// Be lenient with a timestamp without a zone.
+		if v, err = time.Parse("2006-01-02T15:04:05.999999999", s); err != nil {
+			return
 		}
 	}
 	t.Time = v.UTC()
-	return nil
 }

@@ -1,0 +1,290 @@
+package genesys_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cxplay/ctikit/cti"
+	"github.com/cxplay/ctikit/genesys"
+)
+
+func TestDefaultPhone(t *testing.T) {
+	for in, want := range map[string]string{
+		"tel:+14155550100":                     "+14155550100",
+		"TEL:+1 (415) 555-0100":                "+14155550100",
+		"+44 20 7946 0958":                     "+442079460958",
+		"sip:+14155550100@10.0.0.1;user=phone": "+14155550100",
+		"sips:4155550100@carrier.example":      "4155550100",
+		"sip:alice@example.com":                "",
+		"tel:+1-415-555-0100;ext=12":           "+14155550100",
+		"415.555.0100":                         "4155550100",
+		"00 33 6 12 34 56 78":                  "0033612345678",
+		"anonymous":                            "",
+		"":                                     "",
+		"12":                                   "",
+		"1+2345":                               "",
+	} {
+		if got := genesys.DefaultPhone(in); got != want {
+			t.Errorf("DefaultPhone(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestSplitFrame(t *testing.T) {
+	body := `{"id":"c1","participants":[{"id":"p","attributes":{"metadata":"x","eventBody":"y"}}]}`
+	for _, f := range []string{
+		`{"topicName":"v2.users.u.conversations","version":"2","eventBody":` + body + `,"metadata":{"CorrelationId":"abc"}}`,
+		`{"topicName":"v2.users.u.conversations","eventBody":` + body + `}`,
+		"{\n  \"topicName\" : \"v2.users.u.conversations\",\n  \"eventBody\" :  " + body + " ,\n  \"metadata\" : { \"CorrelationId\" : \"a}b\" }\n}\n",
+		`{"eventBody":` + body + `,"topicName":"v2.users.u.conversations"}`,                         // key order: fallback
+		`{"metadata":{"x":1},"topicName":"v2.users.u.conversations","eventBody":` + body + `}`,      // metadata first: fallback
+		`{"topicName":"v2.users.u.conversations","eventBody":` + body + `,"metadata":{"a":[1,{}]}}`, // nested metadata
+	} {
+		topic, got, err := genesys.SplitFrame([]byte(f))
+		if err != nil || string(topic) != "v2.users.u.conversations" {
+			t.Errorf("%s: topic %q err %v", f, topic, err)
+			continue
+		}
+		var a, b any
+		if json.Unmarshal(got, &a) != nil || json.Unmarshal([]byte(body), &b) != nil || fmt.Sprint(a) != fmt.Sprint(b) {
+			t.Errorf("%s: body %s", f, got)
+		}
+	}
+	for _, f := range []string{``, `x`, `[]`, `{}`, `{"topicName":1}`, `{"topicName":"t","eventBody":{`, `{"eventBody":{}}`} {
+		if _, _, err := genesys.SplitFrame([]byte(f)); err == nil {
+			t.Errorf("SplitFrame(%q): no error", f)
+		}
+	}
+}
+
+// TestDuplicateAcrossTopics: the same update on the queue topic and the
+// user topic (different envelopes, different correlation ids) is
+// recognised from the body alone; a different update is not.
+func TestDuplicateAcrossTopics(t *testing.T) {
+	frames := loadFrames(t)
+	f := frames["voice-transfer-wrapup"]
+	var env struct {
+		EventBody json.RawMessage `json:"eventBody"`
+	}
+	if err := json.Unmarshal(f, &env); err != nil {
+		t.Fatal(err)
+	}
+	userFrame := []byte(`{"topicName":"v2.users.u1.conversations","version":"2","eventBody":` + string(env.EventBody) + `,"metadata":{"CorrelationId":"other"}}`)
+	r := genesys.NewRecent(64)
+	_, b1, _ := genesys.SplitFrame(f)
+	_, b2, _ := genesys.SplitFrame(userFrame)
+	if r.Seen(b1) || !r.Seen(b2) {
+		t.Fatal("the same body on two topics was not recognised as a duplicate")
+	}
+	_, b3, _ := genesys.SplitFrame(frames["voice-alerting"])
+	if r.Seen(b3) {
+		t.Fatal("a different body was taken for a duplicate")
+	}
+	// The window forgets the oldest.
+	for i := range 100 {
+		r.Seen([]byte(fmt.Sprintf(`{"n":%d}`, i)))
+	}
+	if r.Seen(b1) {
+		t.Error("a body older than the window is still remembered")
+	}
+}
+
+func TestDecodeEdgeCases(t *testing.T) {
+	dec := &genesys.Decoder{Phone: func(s string) string { return "N(" + genesys.DefaultPhone(s) + ")" }}
+	at := fixedTime
+	// REST shape with ani/dnis, sip address, wrap-up name, startAlertingTime.
+	rest := `{"id":"c9","startTime":"2026-11-24T09:00:00.000Z","participants":[
+	 {"id":"cu","purpose":"customer","ani":"sip:+14155550199@gw;user=phone","dnis":"tel:+18005550199","aniName":"CNAM Name",
+	  "calls":[{"id":"k1","state":"connected","direction":"inbound","connectedTime":"2026-11-24T09:00:01Z"}]},
+	 {"id":"ivr","purpose":"ivr","calls":[{"id":"k2","state":"disconnected","disconnectType":"transfer"}]},
+	 {"id":"q1","purpose":"acd","queueId":"Q1","queueName":"Support","calls":[{"state":"disconnected"}]},
+	 {"id":"ag","purpose":"agent","userId":"U1","name":"Al","queueId":"Q1","queueName":"Support","wrapupRequired":true,
+	  "wrapup":{"code":"W1","name":"Resolved","notes":"n","durationSeconds":12,"endTime":"2026-11-24T09:05:00Z"},
+	  "calls":[{"id":"k3","state":"terminated","disconnectType":"client","startAlertingTime":"2026-11-24T09:00:02Z",
+	   "connectedTime":"2026-11-24T09:00:03Z","disconnectedTime":"2026-11-24T09:04:00Z","afterCallWork":{"state":"complete"}}]}]}`
+	c, err := dec.Conversation([]byte(rest), at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := c.Leg("ag")
+	if c.Customer.Address != "sip:+14155550199@gw;user=phone" || c.Customer.Phone != "N(+14155550199)" || c.Customer.Name != "CNAM Name" {
+		t.Errorf("customer = %+v", c.Customer)
+	}
+	if l == nil || l.State != cti.LegDisconnected || l.Wrapup.Name != "Resolved" || l.Wrapup.Duration != 12*time.Second ||
+		l.AlertTime.IsZero() || l.Queue != (cti.Ref{ID: "Q1", Name: "Support"}) || l.ACW != cti.ACWComplete || l.Phase() != cti.PhaseDone {
+		t.Errorf("leg = %+v %+v", l, l.Wrapup)
+	}
+	if c.Ended() || c.Queue != (cti.Ref{ID: "Q1", Name: "Support"}) || !c.StartTime.Equal(time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC)) || c.ObservedAt != at {
+		t.Errorf("conversation = %+v", c)
+	}
+	if len(c.Transfers) != 0 {
+		t.Errorf("the IVR's transfer to the queue is not an agent transfer: %+v", c.Transfers)
+	}
+
+	// An internal call (no customer participant) ends when everyone left.
+	internal := `{"id":"c10","participants":[
+	 {"id":"a","purpose":"user","userId":"U1","calls":[{"state":"disconnected","disconnectedTime":"2026-11-24T09:01:00Z"}]},
+	 {"id":"b","purpose":"user","userId":"U2","calls":[{"state":"disconnected","disconnectedTime":"2026-11-24T09:02:00Z"}]}]}`
+	c, err = dec.Conversation([]byte(internal), at)
+	if err != nil || len(c.Agents) != 2 || !c.EndTime.Equal(time.Date(2026, 11, 24, 9, 2, 0, 0, time.UTC)) {
+		t.Errorf("internal call = %+v, %v", c, err)
+	}
+
+	// Unknown media, junk times, nulls: skipped or tolerated, never a panic.
+	if _, err := dec.Conversation([]byte(`{"id":"v","participants":[{"purpose":"customer","videos":[{}]}]}`), at); !errors.Is(err, genesys.ErrUnknownMedia) {
+		t.Errorf("video = %v, want ErrUnknownMedia", err)
+	}
+	c, err = dec.Conversation([]byte(`{"id":"n","participants":[{"id":"p","purpose":"agent","userId":"u","wrapup":null,"attributes":null,
+	  "chats":[{"state":"alerting","connectedTime":"","disconnectedTime":null,"afterCallWork":{"state":"weird"}}]}]}`), at)
+	if err != nil || c.Agents[0].State != cti.LegAlerting || c.Agents[0].ACW != "" || c.Direction != cti.Inbound {
+		t.Errorf("tolerant decode = %+v, %v", c, err)
+	}
+	if _, err := dec.Conversation([]byte(`{"participants":[]}`), at); err == nil {
+		t.Error("a conversation without id decoded")
+	}
+
+	// Email address with a display name; outbound message: the customer is toAddress.
+	c, _ = dec.Conversation([]byte(`{"id":"e","participants":[{"id":"p","purpose":"customer","address":"\"Doe, Jo\" <Jo@Example.COM>","emails":[{"state":"connected","direction":"inbound"}]}]}`), at)
+	if c.Customer.Email != "jo@example.com" || c.Customer.Name != "Doe, Jo" {
+		t.Errorf("email customer = %+v", c.Customer)
+	}
+	c, _ = dec.Conversation([]byte(`{"id":"m","participants":[{"id":"p","purpose":"customer","messages":[{"state":"connected","direction":"outbound","type":"sms",
+	  "fromAddress":{"addressNormalized":"+18005550199"},"toAddress":{"addressNormalized":"+447700900123","name":"Ada"}}]}]}`), at)
+	if c.Customer.Phone != "N(+447700900123)" || c.Customer.Name != "Ada" || c.Direction != cti.Outbound || c.Channel != cti.ChannelSMS {
+		t.Errorf("outbound sms = %+v %s", c.Customer, c.Direction)
+	}
+}
+
+// TestHandleFrameIgnoresNoise drives the source's frame path directly.
+func TestHandleFrameIgnoresNoise(t *testing.T) {
+	e := newEnv(t)
+	src := newSource(t, e, genesys.WithQueues("q"))
+	var got []*cti.Conversation
+	h := cti.HandlerFunc(func(_ context.Context, c *cti.Conversation) error { got = append(got, c); return nil })
+	frames := loadFrames(t)
+	genesys.HandleFrame(src, h, frames["chat"])
+	genesys.HandleFrame(src, h, frames["chat"]) // duplicate
+	genesys.HandleFrame(src, h, []byte(`{"topicName":"channel.metadata","eventBody":{"message":"WebSocket Heartbeat"}}`))
+	genesys.HandleFrame(src, h, []byte(`{"topicName":"v2.system.socket_closing","eventBody":{"message":"x"}}`))
+	genesys.HandleFrame(src, h, []byte(`{{{`))
+	if len(got) != 1 || got[0].Media != cti.MediaChat {
+		t.Fatalf("delivered %d, want the chat once", len(got))
+	}
+	st := src.Stats()
+	if st.Duplicates != 1 || st.Heartbeats != 1 || st.Malformed != 1 || st.Frames != 2 {
+		t.Errorf("stats = %+v", st)
+	}
+}
+
+// FuzzFrame: no frame makes the decoder panic, and what decodes is sane.
+// Seeds: testdata/fuzz/FuzzFrame (the realistic frame corpus).
+func FuzzFrame(f *testing.F) {
+	files, _ := filepath.Glob(filepath.Join("testdata", "frames", "*.json"))
+	for _, p := range files {
+		if b, err := os.ReadFile(p); err == nil {
+			f.Add(b)
+		}
+	}
+	f.Add([]byte(`{"topicName":"v2.users.x.conversations","eventBody":{"id":"a","participants":[{"purpose":"agent","calls":[{}]}]}}`))
+	f.Add([]byte(`{"topicName":"channel.metadata","eventBody":{"message":"WebSocket Heartbeat"}}`))
+	dec := &genesys.Decoder{}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		topic, c, err := dec.Frame(b, fixedTime)
+		if err != nil {
+			return
+		}
+		if c == nil {
+			return
+		}
+		if c.ID == "" || !strings.HasSuffix(topic, ".conversations") || c.Media == "" {
+			t.Fatalf("decoded %q into %+v", topic, c)
+		}
+		for _, l := range c.Agents {
+			_ = l.Phase()
+		}
+		_ = c.Clone()
+		c.Merge(c.Clone())
+	})
+}
+
+// caseVariantKey reports whether v has an object key that differs from a
+// lean field name only by case (encoding/json would match it; the lean
+// decoder, like Genesys, does not vary case).
+func caseVariantKey(v any, names map[string]bool, lower map[string]bool) bool {
+	switch v := v.(type) {
+	case map[string]any:
+		for k, x := range v {
+			if !names[k] && lower[strings.ToLower(k)] {
+				return true
+			}
+			if caseVariantKey(x, names, lower) {
+				return true
+			}
+		}
+	case []any:
+		for _, x := range v {
+			if caseVariantKey(x, names, lower) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// FuzzLeanMatchesStdlib holds the hand-written decoder to encoding/json:
+// the same input is accepted or rejected by both, and accepted input gives
+// the same structs.
+func FuzzLeanMatchesStdlib(f *testing.F) {
+	files, _ := filepath.Glob(filepath.Join("testdata", "frames", "*.json"))
+	for _, p := range files {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		_, body, _ := genesys.SplitFrame(b)
+		f.Add(body)
+	}
+	for _, s := range []string{
+		`null`, `{}`, `[]`, `{"id":"a","id":"b"}`, `{"participants":[{"id":"x","attributes":{"a":"1"}},{"calls":[{"state":"c"}]}],"participants":[{"attributes":{"b":null}}]}`,
+		`{"id":"\ud83d\ude00 \ud800 \u00e9 \/ \"","participants":null}`, `{"participants":[{"wrapup":{"durationSeconds":1.5}}]}`,
+		`{"participants":[{"calls":[{"self":"tel:+1","other":{"name":"x"},"connectedTime":"2026-01-01T00:00:00Z"}]}]}`,
+		`{"participants":[{"calls":[{"self":5}]}]}`, "{\"id\":\"\xff\xfe\"}", `{"participants":[{"wrapupRequired":"true"}]}`,
+		`{"participants":[{"messages":[{"messages":[{"messageId":"m"}],"type":"sms"}],"wrapup":null,"wrapup":{"tags":["a",null]}}]}`,
+		`{"id":"a"} x`, `{"id":"a",}`, `{"id" "a"}`, `{"participants":[{"callbacks":[{"callbackNumbers":["1","2"],"callbackNumbers":[null]}]}]}`,
+	} {
+		f.Add([]byte(s))
+	}
+	names := map[string]bool{}
+	lower := map[string]bool{}
+	for _, n := range genesys.LeanFieldNames() {
+		names[n], lower[strings.ToLower(n)] = true, true
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		lean, std, lerr, serr := genesys.DecodeBoth(b)
+		if (lerr == nil) != (serr == nil) {
+			var v any
+			if json.Unmarshal(b, &v) == nil && caseVariantKey(v, names, lower) {
+				return
+			}
+			t.Fatalf("%q: lean err %v, encoding/json err %v", b, lerr, serr)
+		}
+		if lerr != nil {
+			return
+		}
+		var v any
+		if json.Unmarshal(b, &v) == nil && caseVariantKey(v, names, lower) {
+			return
+		}
+		if !reflect.DeepEqual(lean, std) {
+			t.Fatalf("%q:\nlean %+v\nstd  %+v", b, lean, std)
+		}
+	})
+}

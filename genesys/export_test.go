@@ -1,0 +1,58 @@
+package genesys
+
+import (
+	"context"
+	"encoding/json"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/cxplay/ctikit/cti"
+)
+
+// Test-only access to internals.
+
+// SplitFrame exposes splitFrame.
+func SplitFrame(b []byte) (topic, body []byte, err error) { return splitFrame(b) }
+
+// Recent is the duplicate detector.
+type Recent = recentSet
+
+// NewRecent exposes newRecentSet.
+func NewRecent(n int) *Recent { return newRecentSet(n) }
+
+// Seen exposes recentSet.seen.
+func (r *recentSet) Seen(b []byte) bool { return r.seen(b) }
+
+// HandleFrame runs the source's frame path (split, classify, dedupe,
+// decode, track, deliver) as the websocket reader does.
+func HandleFrame(s *Source, h cti.Handler, frame []byte) {
+	s.h = h
+	s.handle(context.Background(), &conn{s: s, sys: make(chan frameKind, 4)}, frame, time.Now())
+}
+
+// DecodeBoth decodes a conversation body with the hand-written decoder and
+// with encoding/json into the same lean structs.
+func DecodeBoth(b []byte) (lean, std any, leanErr, stdErr error) {
+	var l, s wireConversation
+	leanErr = decodeConversation(b, &l)
+	stdErr = json.Unmarshal(b, &s)
+	return l, s, leanErr, stdErr
+}
+
+// LeanFieldNames are the JSON names of the lean structs' fields (for the
+// differential test, which skips inputs with case variants of them:
+// encoding/json matches keys case-insensitively, Genesys never varies them).
+func LeanFieldNames() []string {
+	var names []string
+	for _, t := range []reflect.Type{reflect.TypeFor[wireConversation](), reflect.TypeFor[wireParticipant](),
+		reflect.TypeFor[wireComm](), reflect.TypeFor[wireWrapup](), reflect.TypeFor[wireAddress](),
+		reflect.TypeFor[wireRoutingData](), reflect.TypeFor[wireDialer](), reflect.TypeFor[wireACW]()} {
+		for i := range t.NumField() {
+			if n, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ","); n != "" && n != "-" {
+				names = append(names, n)
+			}
+		}
+	}
+	return names
+}
