@@ -96,7 +96,7 @@ func BenchmarkSourceFrame(b *testing.B) {
 	for _, n := range []string{"voice-transfer-wrapup", "chat", "email", "whatsapp"} {
 		frame := frames[n]
 		b.Run(n, func(b *testing.B) {
-			src, err := genesys.NewSource(client, genesys.WithQueues("q"), genesys.WithDedupeWindow(16))
+			src, err := genesys.NewSource(client, genesys.WithQueues("q"), genesys.WithDedupeWindow(16), genesys.WithoutAgentDetails())
 			if err != nil {
 				b.Fatal(err)
 			}

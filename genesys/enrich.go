@@ -246,6 +246,35 @@ func (e *Enricher) end(id string) *endData {
 	return d
 }
 
+// FillAgents sets the name and email of every agent leg that lacks them,
+// from the cache or with a (shared) user lookup: what a cti.Directory
+// needs at pop time, which notification frames do not carry. Lookup
+// failures leave the legs as they are and are returned.
+func (e *Enricher) FillAgents(ctx context.Context, c *cti.Conversation) error {
+	var errs []error
+	for i := range c.Agents {
+		l := &c.Agents[i]
+		if l.UserID == "" || (l.Name != "" && l.Email != "") {
+			continue
+		}
+		n, err := e.name(ctx, "user", l.UserID)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if n.missing {
+			continue
+		}
+		if l.Name == "" {
+			l.Name = n.name
+		}
+		if l.Email == "" {
+			l.Email = n.email
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // --- names ---
 
 // name returns the cached or fetched entry for kind:id.

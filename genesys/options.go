@@ -99,6 +99,13 @@ func WithEnricher(e *Enricher) Option {
 	return func(s *Source) error { s.enr = e; s.enrSet = true; return nil }
 }
 
+// WithoutAgentDetails delivers snapshots as decoded, without looking up
+// the agents' names and emails first (by default they are filled, cached,
+// so that a cti.Directory can map the agent at pop time).
+func WithoutAgentDetails() Option {
+	return func(s *Source) error { s.noAgents = true; return nil }
+}
+
 // Timing holds the source's durations; zero fields keep the defaults of
 // DefaultTiming.
 type Timing struct {
@@ -116,15 +123,19 @@ type Timing struct {
 	// TrackFor is how long a conversation that never finished is still
 	// re-fetched after a reconnect. Default 24 h.
 	TrackFor time.Duration
+	// AgentLookup bounds the lookup of an agent's name and email before a
+	// snapshot with a new agent is delivered. Default 5 s.
+	AgentLookup time.Duration
 }
 
 // DefaultTiming is used for zero Timing fields.
-var DefaultTiming = Timing{HeartbeatTimeout: 75 * time.Second, RotateBefore: 10 * time.Minute, DialTimeout: 30 * time.Second, TrackFor: 24 * time.Hour}
+var DefaultTiming = Timing{HeartbeatTimeout: 75 * time.Second, RotateBefore: 10 * time.Minute, DialTimeout: 30 * time.Second,
+	TrackFor: 24 * time.Hour, AgentLookup: 5 * time.Second}
 
 // WithTiming overrides the source's durations.
 func WithTiming(t Timing) Option {
 	return func(s *Source) error {
-		for _, d := range []time.Duration{t.HeartbeatTimeout, t.RotateBefore, t.DialTimeout, t.TrackFor} {
+		for _, d := range []time.Duration{t.HeartbeatTimeout, t.RotateBefore, t.DialTimeout, t.TrackFor, t.AgentLookup} {
 			if d < 0 {
 				return errors.New("genesys: negative duration in Timing")
 			}
@@ -138,6 +149,7 @@ func WithTiming(t Timing) Option {
 		set(&s.timing.RotateBefore, t.RotateBefore)
 		set(&s.timing.DialTimeout, t.DialTimeout)
 		set(&s.timing.TrackFor, t.TrackFor)
+		set(&s.timing.AgentLookup, t.AgentLookup)
 		return nil
 	}
 }

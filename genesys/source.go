@@ -49,6 +49,7 @@ type Source struct {
 	perChannel  int
 	maxChannels int
 	dedupe      *recentSet
+	noAgents    bool
 
 	started atomic.Bool
 	h       cti.Handler
@@ -232,6 +233,9 @@ func (s *Source) Run(ctx context.Context, h cti.Handler) error {
 		g.Go(func() error { return s.runGroup(gctx, i, topics) })
 	}
 	g.Go(func() error { return s.refetchLoop(gctx) })
+	if s.enr != nil && !s.noAgents {
+		g.Go(func() error { s.warmAgents(gctx); return nil })
+	}
 	err := g.Wait()
 	if ctx.Err() != nil {
 		return nil
@@ -622,6 +626,15 @@ func settled(c *cti.Conversation) bool {
 
 // deliver tracks the conversation and hands it to the handler.
 func (s *Source) deliver(ctx context.Context, c *cti.Conversation) {
+	if s.enr != nil && !s.noAgents {
+		// The directory needs the agent's email at pop time; frames carry
+		// only the user id. Cached after the first lookup per agent.
+		actx, cancel := context.WithTimeout(ctx, s.timing.AgentLookup)
+		if err := s.enr.FillAgents(actx, c); err != nil && ctx.Err() == nil {
+			s.log.Warn("genesys: agent lookup failed; delivering without name/email", "conversation", c.ID, "error", err)
+		}
+		cancel()
+	}
 	s.mu.Lock()
 	if settled(c) {
 		delete(s.tracked, c.ID)
@@ -632,6 +645,20 @@ func (s *Source) deliver(ctx context.Context, c *cti.Conversation) {
 	s.mu.Unlock()
 	if err := s.h.HandleConversation(ctx, c); err != nil && ctx.Err() == nil {
 		s.log.Warn("genesys: handler refused a snapshot", "conversation", c.ID, "error", err)
+	}
+}
+
+// warmAgents looks up the subscribed users ahead of their first
+// conversation, so that their first pop does not wait for it.
+func (s *Source) warmAgents(ctx context.Context) {
+	c := &cti.Conversation{}
+	for _, t := range s.topics {
+		if id, ok := strings.CutPrefix(t, "v2.users."); ok {
+			c.Agents = append(c.Agents, cti.AgentLeg{UserID: strings.TrimSuffix(id, ".conversations")})
+		}
+	}
+	if len(c.Agents) > 0 {
+		_ = s.enr.FillAgents(ctx, c)
 	}
 }
 

@@ -1,0 +1,269 @@
+package genesys_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cxplay/ctikit/cti"
+	"github.com/cxplay/ctikit/genesys"
+	gt "github.com/cxplay/ctikit/genesys/genesystest"
+)
+
+// finished scripts a conversation to its end and returns it as the source
+// decoded it (via a REST fetch, as after a reconnect).
+func finished(t *testing.T, e *env, sp gt.Spec, script func(c *gt.Conversation) []string) (*cti.Conversation, []string) {
+	t.Helper()
+	c := e.srv.Start(sp)
+	legs := script(c)
+	conv, err := e.client.Conversation(context.Background(), c.ID, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !conv.Ended() {
+		t.Fatalf("conversation %s did not end: %+v", c.ID, conv)
+	}
+	return conv, legs
+}
+
+func simple(user, code string, extra func(c *gt.Conversation, leg string)) func(c *gt.Conversation) []string {
+	return func(c *gt.Conversation) []string {
+		leg := c.Alert(user)
+		c.Connect(leg)
+		if extra != nil {
+			extra(c, leg)
+		}
+		c.Disconnect(leg)
+		c.Wrapup(leg, code, "notes")
+		return []string{leg}
+	}
+}
+
+func TestEnrichVoice(t *testing.T) {
+	e := newEnv(t)
+	conv, legs := finished(t, e, gt.Spec{Media: gt.MediaVoice, From: "+14155550700", Queue: gt.QueueSupport}, func(c *gt.Conversation) []string {
+		a := c.Alert(gt.AgentAlice)
+		c.Connect(a)
+		c.Transfer(a, gt.QueueBilling)
+		b := c.Alert(gt.AgentBob)
+		c.Connect(b)
+		c.Disconnect(b)
+		c.Wrapup(a, gt.CodeFollowUp, "")
+		time.Sleep(1100 * time.Millisecond) // a measurable wrap-up time
+		c.Wrapup(b, gt.CodeRefund, "refunded")
+		c.Summarize("Customer asked for a refund; Bob issued it.")
+		return []string{a, b}
+	})
+	// The REST snapshot lacks names; the enricher fills them.
+	en := genesys.NewEnricher(e.client)
+	if err := en.Enrich(context.Background(), conv); err != nil {
+		t.Fatal(err)
+	}
+	a, b := conv.Leg(legs[0]), conv.Leg(legs[1])
+	if a.Name != "Alice Martin" || a.Email != "alice.martin@example.com" || b.Email != "bob.okafor@example.com" {
+		t.Errorf("agents: %+v / %+v", a, b)
+	}
+	if a.Queue.Name != "Support" || b.Queue.Name != "Billing" || conv.Queue.Name != "Billing" {
+		t.Errorf("queue names: %v %v %v", a.Queue, b.Queue, conv.Queue)
+	}
+	if a.Wrapup.Name != "Follow-up needed" || a.Wrapup.Category != "Customer Support" ||
+		b.Wrapup.Name != "Refund issued" || b.Wrapup.Category != "Billing" {
+		t.Errorf("wrap-ups: %+v / %+v", a.Wrapup, b.Wrapup)
+	}
+	if b.Wrapup.Duration < time.Second {
+		t.Errorf("wrap-up duration = %v, want ≥ 1s", b.Wrapup.Duration)
+	}
+	if len(conv.Transfers) != 1 || conv.Transfers[0].FromUser.Name != "Alice Martin" || conv.Transfers[0].ToQueue.Name != "Billing" {
+		t.Errorf("transfers = %+v", conv.Transfers)
+	}
+	if !strings.HasPrefix(conv.Links.RecordingURL, e.srv.URL+"/api/v2/conversations/"+conv.ID+"/recordings/") {
+		t.Errorf("recording = %q", conv.Links.RecordingURL)
+	}
+	if conv.Links.InteractionURL != e.srv.URL+"/directory/#/engage/admin/interactions/"+conv.ID {
+		t.Errorf("interaction = %q", conv.Links.InteractionURL)
+	}
+	if conv.Content.Summary != "Customer asked for a refund; Bob issued it." || conv.Content.SummarySource != "genesys" {
+		t.Errorf("summary = %+v", conv.Content)
+	}
+
+	// Cached: enriching again, or another conversation with the same
+	// agents, queues and codes, looks nothing up again.
+	before := e.srv.Stats().Requests
+	fresh, _ := e.client.Conversation(context.Background(), conv.ID, nil)
+	if err := en.Enrich(context.Background(), fresh); err != nil {
+		t.Fatal(err)
+	}
+	after := e.srv.Stats().Requests
+	for _, k := range []string{"GET /api/v2/users/{id}", "GET /api/v2/routing/queues/{id}", "GET /api/v2/routing/wrapupcodes/{id}",
+		"GET /api/v2/analytics/conversations/{id}/details", "GET /api/v2/conversations/{a}/{b}"} {
+		if after[k] != before[k] {
+			t.Errorf("%s: %d → %d calls, want the cache", k, before[k], after[k])
+		}
+	}
+	if fresh.Leg(legs[1]).Wrapup.Category != "Billing" || fresh.Links.RecordingURL == "" {
+		t.Errorf("cached enrichment lost data: %+v", fresh)
+	}
+}
+
+func TestEnrichSingleflight(t *testing.T) {
+	e := newEnv(t)
+	var convs []*cti.Conversation
+	for range 8 {
+		c, _ := finished(t, e, gt.Spec{Media: gt.MediaChat, From: "sf@example.org", Queue: gt.QueueSales}, simple(gt.AgentCarol, gt.CodeSale, nil))
+		convs = append(convs, c)
+	}
+	en := genesys.NewEnricher(e.client, genesys.WithEnrichParts(genesys.EnrichParts{Names: true}))
+	before := e.srv.Stats().Requests
+	var wg sync.WaitGroup
+	for _, c := range convs {
+		wg.Go(func() {
+			if err := en.Enrich(context.Background(), c); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	after := e.srv.Stats().Requests
+	// (Queue names come with the REST snapshot; users' emails and codes'
+	// categories need a lookup.)
+	for k, n := range map[string]int{"GET /api/v2/users/{id}": 1, "GET /api/v2/routing/wrapupcodes/{id}": 1} {
+		if got := after[k] - before[k]; got != n {
+			t.Errorf("%s: %d calls for 8 concurrent enrichments, want %d", k, got, n)
+		}
+	}
+	for _, c := range convs {
+		if c.Agents[0].Name != "Carol Nguyen" || c.Agents[0].Wrapup.Category != "Sales" {
+			t.Errorf("not enriched: %+v", c.Agents[0])
+		}
+	}
+}
+
+func TestEnrichEmailChatMessage(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	en := genesys.NewEnricher(e.client)
+
+	email, _ := finished(t, e, gt.Spec{Media: gt.MediaEmail, From: "jo@example.org", Name: "Jo", Subject: "Broken <widget>", Body: "It broke.", Queue: gt.QueueSupport},
+		simple(gt.AgentAlice, gt.CodeResolved, func(c *gt.Conversation, _ string) { c.Reply("Sending a new one.") }))
+	if err := en.Enrich(ctx, email); err != nil {
+		t.Fatal(err)
+	}
+	ct := email.Content
+	if ct.EmailSubject != "Broken <widget>" || ct.EmailText != "It broke." || ct.EmailBody != "<p>It broke.</p>" ||
+		ct.ReplySubject != "RE: Broken <widget>" || ct.ReplyText != "Sending a new one." {
+		t.Errorf("email content = %+v", ct)
+	}
+
+	chat, _ := finished(t, e, gt.Spec{Media: gt.MediaChat, From: "kim@example.org", Name: "Kim Lee", Body: "Hi, my order?", Queue: gt.QueueSupport},
+		simple(gt.AgentBob, gt.CodeResolved, func(c *gt.Conversation, leg string) {
+			c.Say(leg, "Let me check.")
+			c.Say("", "Thanks!")
+		}))
+	if err := en.Enrich(ctx, chat); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(chat.Content.Transcript, "\n")
+	if len(lines) != 3 || !strings.HasSuffix(lines[0], "] Kim Lee: Hi, my order?") || !strings.HasSuffix(lines[1], "] Bob Okafor: Let me check.") {
+		t.Errorf("chat transcript = %q", chat.Content.Transcript)
+	}
+
+	msg, _ := finished(t, e, gt.Spec{Media: gt.MediaMessage, MessageType: "whatsapp", From: "+33612345678", Name: "Léa", Body: "Bonjour", Queue: gt.QueueSupport},
+		simple(gt.AgentCarol, gt.CodeResolved, func(c *gt.Conversation, leg string) { c.Say(leg, "Bonjour Léa") }))
+	if err := en.Enrich(ctx, msg); err != nil {
+		t.Fatal(err)
+	}
+	if msg.Content.Transcript == "" || !strings.Contains(msg.Content.Transcript, "Léa: Bonjour") || !strings.Contains(msg.Content.Transcript, "Carol Nguyen: Bonjour Léa") {
+		t.Errorf("message transcript = %q", msg.Content.Transcript)
+	}
+	if msg.Links.RecordingURL != "" {
+		t.Errorf("a message has a recording link: %q", msg.Links.RecordingURL)
+	}
+}
+
+func TestEnrichSummarizer(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	calls := 0
+	ai := genesys.SummarizerFunc(func(_ context.Context, c *cti.Conversation) (genesys.Summary, error) {
+		calls++
+		return genesys.Summary{Text: "AI: " + c.Content.Transcript[:5], Source: "acme-llm"}, nil
+	})
+	chat, _ := finished(t, e, gt.Spec{Media: gt.MediaChat, From: "z@example.org", Name: "Zed", Body: "Hello there", Queue: gt.QueueSupport},
+		simple(gt.AgentAlice, gt.CodeResolved, nil))
+	// No Genesys summary: the custom summarizer writes one, seeing the transcript.
+	en := genesys.NewEnricher(e.client, genesys.WithSummarizer(ai, false))
+	if err := en.Enrich(ctx, chat); err != nil {
+		t.Fatal(err)
+	}
+	if chat.Content.Summary != "AI: "+chat.Content.Transcript[:5] || chat.Content.SummarySource != "acme-llm" || calls != 1 {
+		t.Errorf("summary = %+v (calls %d)", chat.Content, calls)
+	}
+	// With a Genesys summary, it wins unless the custom one is preferred.
+	voice, _ := finished(t, e, gt.Spec{Media: gt.MediaVoice, From: "+14155550701", Queue: gt.QueueSupport},
+		simple(gt.AgentAlice, gt.CodeResolved, func(c *gt.Conversation, _ string) { c.Summarize("Genesys says hi") }))
+	if err := genesys.NewEnricher(e.client, genesys.WithSummarizer(ai, false)).Enrich(ctx, voice); err != nil {
+		t.Fatal(err)
+	}
+	if voice.Content.Summary != "Genesys says hi" || voice.Content.SummarySource != "genesys" || calls != 1 {
+		t.Errorf("summary = %+v", voice.Content)
+	}
+	pref := genesys.SummarizerFunc(func(context.Context, *cti.Conversation) (genesys.Summary, error) {
+		return genesys.Summary{Text: "mine"}, nil
+	})
+	voice2, _ := e.client.Conversation(ctx, voice.ID, nil)
+	if err := genesys.NewEnricher(e.client, genesys.WithSummarizer(pref, true)).Enrich(ctx, voice2); err != nil {
+		t.Fatal(err)
+	}
+	if voice2.Content.Summary != "mine" || voice2.Content.SummarySource != "custom" {
+		t.Errorf("preferred summary = %+v", voice2.Content)
+	}
+}
+
+// TestEnrichRetryable: a transient failure of one part gives a retryable
+// error carrying the status, fills the rest, and the retry fetches only
+// what failed.
+func TestEnrichRetryable(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	conv, legs := finished(t, e, gt.Spec{Media: gt.MediaVoice, From: "+14155550702", Queue: gt.QueueSupport}, simple(gt.AgentDave, gt.CodeSale, nil))
+	en := genesys.NewEnricher(e.client)
+	e.srv.FailREST(gt.Fault{PathPrefix: "/api/v2/analytics/", Status: http.StatusServiceUnavailable, Times: -1})
+	e.srv.FailREST(gt.Fault{PathPrefix: "/api/v2/routing/wrapupcodes/", Status: http.StatusTooManyRequests, RetryAfter: 30 * time.Second, Times: -1})
+	err := en.Enrich(ctx, conv)
+	var ue *cti.UpstreamError
+	if !cti.IsRetryable(err) || !errors.As(err, &ue) || (ue.Status != 503 && ue.Status != 429) {
+		t.Fatalf("Enrich = %v, want a retryable upstream error", err)
+	}
+	if !strings.Contains(err.Error(), "analytics") || !strings.Contains(err.Error(), "429") {
+		t.Errorf("error does not say what failed: %v", err)
+	}
+	if conv.Leg(legs[0]).Name != "Dave Schmidt" || conv.Links.RecordingURL == "" {
+		t.Errorf("the parts that worked were not filled: %+v %+v", conv.Leg(legs[0]), conv.Links)
+	}
+	e.srv.ClearFaults()
+	before := e.srv.Stats().Requests
+	if err := en.Enrich(ctx, conv); err != nil {
+		t.Fatalf("retry: %v", err)
+	}
+	after := e.srv.Stats().Requests
+	if after["GET /api/v2/analytics/conversations/{id}/details"]-before["GET /api/v2/analytics/conversations/{id}/details"] != 1 ||
+		after["GET /api/v2/conversations/{a}/{b}"] != before["GET /api/v2/conversations/{a}/{b}"] ||
+		after["GET /api/v2/users/{id}"] != before["GET /api/v2/users/{id}"] {
+		t.Errorf("retry refetched more than the failed part: before %v after %v", before, after)
+	}
+	if w := conv.Leg(legs[0]).Wrapup; w.Name != "Sale" || w.Category != "Sales" {
+		t.Errorf("wrap-up after retry = %+v", w)
+	}
+	// Missing data is not an error: no summary, a deleted code.
+	if conv.Content.Summary != "" {
+		t.Errorf("summary = %q, want none", conv.Content.Summary)
+	}
+	conv.Leg(legs[0]).Wrapup = &cti.Wrapup{Code: "c0de-gone"}
+	if err := en.Enrich(ctx, conv); err != nil {
+		t.Errorf("a deleted wrap-up code: %v", err)
+	}
+}
