@@ -288,3 +288,26 @@ func FuzzLeanMatchesStdlib(f *testing.F) {
 		}
 	})
 }
+
+func TestLegStates(t *testing.T) {
+	dec := &genesys.Decoder{}
+	for state, want := range map[string]cti.LegState{
+		"alerting": cti.LegAlerting, "offering": cti.LegAlerting, "dialing": cti.LegAlerting, "contacting": cti.LegAlerting,
+		"connected": cti.LegConnected, "disconnected": cti.LegDisconnected, "terminated": cti.LegDisconnected,
+		"scheduled": "", "none": "", "": "",
+	} {
+		body := `{"id":"c","participants":[{"id":"a","purpose":"agent","userId":"u","calls":[{"state":"` + state + `"}]}]}`
+		c, err := dec.Conversation([]byte(body), fixedTime)
+		if err != nil || len(c.Agents) != 1 || c.Agents[0].State != want {
+			t.Errorf("state %q: %+v %v, want %q", state, c, err, want)
+		}
+	}
+	// A callback leg: the callback connected while the call it placed
+	// dials; then both end.
+	body := `{"id":"c","participants":[{"id":"a","purpose":"agent","userId":"u","wrapupRequired":true,
+	  "callbacks":[{"state":"connected","afterCallWorkRequired":true}],"calls":[{"state":"dialing"}]}]}`
+	c, _ := dec.Conversation([]byte(body), fixedTime)
+	if c.Media != cti.MediaCallback || c.Agents[0].State != cti.LegConnected || !c.Agents[0].WrapupExpected {
+		t.Errorf("callback leg = %+v", c)
+	}
+}

@@ -327,10 +327,10 @@ func (s *Source) runGroup(ctx context.Context, idx int, topics []string) error {
 			return nil
 		case evDropped, evSilent, evRenew:
 			why := map[event]string{evDropped: "socket dropped", evSilent: "no heartbeat", evRenew: "channel lost its subscriptions"}[ev]
+			cur.close() // the reader has stopped: cur.err is settled
 			s.log.Warn("genesys: notification socket lost; reconnecting", "group", idx, "channel", cur.id, "reason", why, "error", errString(cur.err))
 			s.setGroup(idx, func(g *groupStatus) { g.connected, g.err = false, why })
 			s.count(func(st *SourceStats) { st.Reconnects++ })
-			cur.close()
 			if ev != evRenew {
 				reuse = cur
 			}
@@ -669,30 +669,42 @@ func (s *Source) requestRefetch() {
 	}
 }
 
+// prune forgets conversations not seen for TrackFor and returns the ids
+// still tracked.
+func (s *Source) prune() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cutoff := time.Now().Add(-s.timing.TrackFor)
+	ids := make([]string, 0, len(s.tracked))
+	for id, seen := range s.tracked {
+		if seen.Before(cutoff) {
+			delete(s.tracked, id)
+			continue
+		}
+		ids = append(ids, id)
+	}
+	return ids
+}
+
 // refetchLoop re-fetches the tracked conversations whenever asked, four at
 // a time, retrying transient failures.
 func (s *Source) refetchLoop(ctx context.Context) error {
 	var retry <-chan time.Time
 	fails := 0
+	prune := time.NewTicker(max(s.timing.TrackFor/24, time.Minute))
+	defer prune.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-prune.C:
+			s.prune()
+			continue
 		case <-s.refetch:
 		case <-retry:
 		}
 		retry = nil
-		s.mu.Lock()
-		cutoff := time.Now().Add(-s.timing.TrackFor)
-		ids := make([]string, 0, len(s.tracked))
-		for id, seen := range s.tracked {
-			if seen.Before(cutoff) {
-				delete(s.tracked, id)
-				continue
-			}
-			ids = append(ids, id)
-		}
-		s.mu.Unlock()
+		ids := s.prune()
 		if len(ids) == 0 {
 			continue
 		}
