@@ -368,7 +368,7 @@ func (c *conversation) render(rest bool, s *Server) jsonConversation {
 				if rest && c.recordingID != "" && p.purpose == "customer" {
 					jc.RecordingID = c.recordingID
 				}
-				p.appendTo(&jp.Calls, jc)
+				jp.Calls = append(jp.Calls, jc)
 			case MediaCallback:
 				jc.CallbackNumbers, jc.CallbackUserName = m.callbackNumbers, m.callbackName
 				if m.campaignID != "" {
@@ -405,8 +405,6 @@ func (c *conversation) render(rest bool, s *Server) jsonConversation {
 	}
 	return out
 }
-
-func (p *participant) appendTo(dst *[]jsonComm, c jsonComm) { *dst = append(*dst, c) }
 
 func firstText(ls []line) string {
 	if len(ls) == 0 {

@@ -193,7 +193,7 @@ func (s *Server) acd(c *conversation, queue string, t time.Time) *participant {
 		start: t, connected: t, attributes: map[string]string{}}
 	kind := c.media
 	p.comms = []*comm{{kind: kind, id: newID(), state: "connected", direction: c.direction, connected: t, alerting: t,
-		callbackNumbers: nil, msgType: c.messageType, hub: hubOf(c)}}
+		msgType: c.messageType, hub: hubOf(c)}}
 	return p
 }
 

@@ -74,7 +74,8 @@ type Traffic struct {
 	Max int
 	// Seed makes the sequence reproducible (0: random).
 	Seed uint64
-	// Observe, if set, is called with each conversation started.
+	// Observe, if set, is called with each conversation started, from
+	// Play's goroutines (concurrently): it must be safe for concurrent use.
 	Observe func(*Conversation)
 }
 
