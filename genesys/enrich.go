@@ -179,13 +179,11 @@ func (e *Enricher) Enrich(ctx context.Context, c *cti.Conversation) error {
 	if e.parts.Names {
 		keep("names", e.fillNames(ctx, c))
 	}
-	if c.Ended() {
-		c.Links.InteractionURL = e.client.cfg.InteractionURL(c.ID)
-		end := e.end(c.ID)
-		end.mu.Lock()
-		e.enrichEnd(ctx, c, end, keep)
-		end.mu.Unlock()
-	}
+	c.Links.InteractionURL = e.client.cfg.InteractionURL(c.ID)
+	end := e.end(c.ID)
+	end.mu.Lock()
+	e.enrichEnd(ctx, c, end, keep)
+	end.mu.Unlock()
 	if e.parts.Names && c.Ended() {
 		// Analytics may have added transfers and wrap-ups (cached lookups).
 		keep("names", e.fillNames(ctx, c))
@@ -193,9 +191,26 @@ func (e *Enricher) Enrich(ctx context.Context, c *cti.Conversation) error {
 	return errors.Join(errs...)
 }
 
-// enrichEnd fills the end-of-conversation data; end.mu is held.
+// enrichEnd fills the recording link (as soon as there is a recording:
+// an agent who leaves a call that goes on is synced before its end) and,
+// once the conversation ended, the end-of-conversation data; end.mu is
+// held.
 func (e *Enricher) enrichEnd(ctx context.Context, c *cti.Conversation, end *endData, keep func(string, error)) {
 	done := func(err error) bool { return err == nil || !cti.IsRetryable(err) }
+	if e.parts.Recording && (c.Media == cti.MediaVoice || c.Media == cti.MediaCallback) {
+		if !end.recording {
+			id, err := e.recording(ctx, c.ID)
+			keep("recording", err)
+			// No recording yet on a live call: look again next time.
+			end.recording, end.recordingID = done(err) && (id != "" || c.Ended()), id
+		}
+		if end.recordingID != "" {
+			c.Links.RecordingURL = e.client.cfg.APIBase() + "/api/v2/conversations/" + url.PathEscape(c.ID) + "/recordings/" + url.PathEscape(end.recordingID)
+		}
+	}
+	if !c.Ended() {
+		return
+	}
 	if e.parts.Analytics && !end.analytics {
 		a, err := e.analytics(ctx, c.ID)
 		keep("analytics", err)
@@ -203,16 +218,6 @@ func (e *Enricher) enrichEnd(ctx context.Context, c *cti.Conversation, end *endD
 	}
 	if end.a != nil {
 		applyAnalytics(c, end.a)
-	}
-	if e.parts.Recording && (c.Media == cti.MediaVoice || c.Media == cti.MediaCallback) {
-		if !end.recording {
-			id, err := e.recording(ctx, c.ID)
-			keep("recording", err)
-			end.recording, end.recordingID = done(err), id
-		}
-		if end.recordingID != "" {
-			c.Links.RecordingURL = e.client.cfg.APIBase() + "/api/v2/conversations/" + url.PathEscape(c.ID) + "/recordings/" + url.PathEscape(end.recordingID)
-		}
 	}
 	if e.parts.Content && !end.content {
 		ct, err := e.content(ctx, c)

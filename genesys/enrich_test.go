@@ -267,3 +267,30 @@ func TestEnrichRetryable(t *testing.T) {
 		t.Errorf("a deleted wrap-up code: %v", err)
 	}
 }
+
+// TestEnrichLiveConversation: a leg synced while the call goes on (its
+// agent transferred it) gets names and links, and nothing that needs the
+// end is fetched yet.
+func TestEnrichLiveConversation(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	c := e.srv.Start(gt.Spec{Media: gt.MediaVoice, From: "+14155550710", Queue: gt.QueueSupport})
+	a := c.Alert(gt.AgentAlice)
+	c.Connect(a)
+	c.Transfer(a, gt.QueueBilling)
+	c.Wrapup(a, gt.CodeFollowUp, "")
+	conv, err := e.client.Conversation(ctx, c.ID, nil)
+	if err != nil || conv.Ended() {
+		t.Fatalf("%+v %v", conv, err)
+	}
+	before := e.srv.Stats().Requests
+	if err := genesys.NewEnricher(e.client).Enrich(ctx, conv); err != nil {
+		t.Fatal(err)
+	}
+	if conv.Links.InteractionURL == "" || conv.Links.RecordingURL == "" || conv.Leg(a).Wrapup.Category != "Customer Support" {
+		t.Errorf("live enrichment: %+v %+v", conv.Links, conv.Leg(a).Wrapup)
+	}
+	if k := "GET /api/v2/analytics/conversations/{id}/details"; e.srv.Stats().Requests[k] != before[k] {
+		t.Error("analytics fetched before the end")
+	}
+}

@@ -292,7 +292,7 @@ func (s *Source) runGroup(ctx context.Context, idx int, topics []string) error {
 		}
 	}()
 	var reuse *conn // a dead connection whose channel may still be valid
-	fails := 0
+	fails, rotFails := 0, 0
 	for {
 		if cur == nil {
 			c, err := s.connect(ctx, idx, topics, reuse)
@@ -353,12 +353,14 @@ func (s *Source) runGroup(ctx context.Context, idx int, topics []string) error {
 					continue
 				}
 				// Keep the old socket while it lasts; try again shortly.
-				if sleep(ctx, s.backoff(1)) != nil {
+				rotFails++
+				if sleep(ctx, s.backoff(rotFails)) != nil {
 					return nil
 				}
 				cur.rotateAt = time.Now()
 				continue
 			}
+			rotFails = 0
 			gap := !cur.alive()
 			cur.close()
 			cur = next
