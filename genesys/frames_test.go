@@ -54,6 +54,22 @@ func frameCases() []frameCase {
 	return []frameCase{
 		{"voice-alerting", gt.Spec{Media: gt.MediaVoice, From: "+14155550100", Name: "Pat Doe", Queue: gt.QueueSupport, Attributes: ivrData(4)}, alerting},
 		{"voice-transfer-wrapup", gt.Spec{Media: gt.MediaVoice, From: "+14155550100", Name: "Pat Doe", Queue: gt.QueueSupport, Attributes: ivrData(12)}, full},
+		{"voice-three-transfers", gt.Spec{Media: gt.MediaVoice, From: "+14155550100", Name: "Pat Doe", Queue: gt.QueueSupport, Attributes: ivrData(20)},
+			func(c *gt.Conversation) {
+				legs := []string{}
+				for i, u := range []string{gt.AgentAlice, gt.AgentBob, gt.AgentCarol, gt.AgentDave} {
+					l := c.Alert(u)
+					c.Connect(l)
+					legs = append(legs, l)
+					if i < 3 {
+						c.Transfer(l, []string{gt.QueueBilling, gt.QueueSales, gt.QueueSupport}[i])
+					}
+				}
+				c.End()
+				for _, l := range legs {
+					c.Wrapup(l, gt.CodeResolved, "handled")
+				}
+			}},
 		{"voice-outbound", gt.Spec{Media: gt.MediaVoice, From: "+12125550123", Name: "Renewal Contact", Campaign: gt.CampaignRenewals, Attributes: ivrData(3)}, full},
 		{"callback", gt.Spec{Media: gt.MediaCallback, From: "+14155550101", Name: "Sam Roe", Queue: gt.QueueSupport, Attributes: ivrData(4)}, full},
 		{"chat", gt.Spec{Media: gt.MediaChat, From: "kim@example.org", Name: "Kim Lee", Queue: gt.QueueSupport, Attributes: ivrData(6)}, full},
