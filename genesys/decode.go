@@ -93,12 +93,15 @@ func (d *Decoder) Conversation(body []byte, observedAt time.Time) (*cti.Conversa
 // nil conversation. A frame that is not a notification, or a conversation
 // that cannot be decoded, is an error.
 func (d *Decoder) Frame(frame []byte, observedAt time.Time) (topic string, c *cti.Conversation, err error) {
-	t, body, err := splitFrame(frame)
+	t, body, exact, err := splitFrame(frame)
 	if err != nil {
 		return "", nil, err
 	}
 	if classify(t) != kindConversation {
 		return string(t), nil, nil
+	}
+	if body, err = eventBody(frame, body, exact); err != nil {
+		return string(t), nil, err
 	}
 	c, err = d.Conversation(body, observedAt)
 	return string(t), c, err

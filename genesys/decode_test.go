@@ -1,6 +1,7 @@
 package genesys_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -47,6 +48,8 @@ func TestSplitFrame(t *testing.T) {
 		`{"eventBody":` + body + `,"topicName":"v2.users.u.conversations"}`,                         // key order: fallback
 		`{"metadata":{"x":1},"topicName":"v2.users.u.conversations","eventBody":` + body + `}`,      // metadata first: fallback
 		`{"topicName":"v2.users.u.conversations","eventBody":` + body + `,"metadata":{"a":[1,{}]}}`, // nested metadata
+		`{"topicName":"v2.users.u.conversations","eventBody":` + body + `,"version":"2"}`,           // a member after the body
+		`{"topicName":"v2.users.u.conversations","eventBody":` + body + `,"metadata":{},"version":"2"}`,
 	} {
 		topic, got, err := genesys.SplitFrame([]byte(f))
 		if err != nil || string(topic) != "v2.users.u.conversations" {
@@ -197,6 +200,19 @@ func FuzzFrame(f *testing.F) {
 	f.Add([]byte(`{"topicName":"channel.metadata","eventBody":{"message":"WebSocket Heartbeat"}}`))
 	dec := &genesys.Decoder{}
 	f.Fuzz(func(t *testing.T, b []byte) {
+		// The quick split agrees with a real decode of the envelope (when
+		// its members are not repeated, which JSON leaves undefined).
+		var env struct {
+			TopicName string          `json:"topicName"`
+			EventBody json.RawMessage `json:"eventBody"`
+		}
+		if json.Unmarshal(b, &env) == nil && env.TopicName != "" && len(env.EventBody) > 0 && env.EventBody[0] == '{' &&
+			bytes.Count(b, []byte(`"eventBody"`)) == 1 && bytes.Count(b, []byte(`"topicName"`)) == 1 && bytes.Count(b, []byte(`"metadata"`)) <= 1 {
+			topic, body, err := genesys.SplitFrame(b)
+			if err != nil || string(topic) != env.TopicName || !bytes.Equal(body, env.EventBody) {
+				t.Fatalf("split %q: topic %q body %q err %v; want %q %q", b, topic, body, err, env.TopicName, env.EventBody)
+			}
+		}
 		topic, c, err := dec.Frame(b, fixedTime)
 		if err != nil {
 			return

@@ -12,8 +12,21 @@ import (
 
 // Test-only access to internals.
 
-// SplitFrame exposes splitFrame.
-func SplitFrame(b []byte) (topic, body []byte, err error) { return splitFrame(b) }
+// SplitFrame exposes splitFrame, returning the exact event body.
+func SplitFrame(b []byte) (topic, body []byte, err error) {
+	t, bd, exact, err := splitFrame(b)
+	if err != nil {
+		return nil, nil, err
+	}
+	bd, err = eventBody(b, bd, exact)
+	return t, bd, err
+}
+
+// DedupeKey is the bytes the duplicate check hashes.
+func DedupeKey(b []byte) []byte {
+	_, bd, _, _ := splitFrame(b)
+	return bd
+}
 
 // Recent is the duplicate detector.
 type Recent = recentSet

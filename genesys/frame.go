@@ -69,12 +69,22 @@ var errFrame = errors.New("genesys: malformed notification frame")
 // "metadata":{...}}) without decoding it: a few byte searches, no
 // allocation. The body is the eventBody object exactly as sent, so two
 // frames carrying the same event on different topics yield identical
-// bodies. When the frame is not in the shape Genesys sends, it falls back
-// to a real JSON decode; errFrame means it is not a notification at all.
-func splitFrame(b []byte) (topic, body []byte, err error) {
-	if t, bd, ok := fastSplit(b); ok {
-		return t, bd, nil
+// bodies.
+//
+// exact reports that body is exactly the eventBody (the frame has the
+// shape Genesys sends, metadata last). When it is false, body is still a
+// fine key for recognising duplicates (it runs from the eventBody to the
+// end of the frame) but must not be decoded: use eventBody. A frame that
+// is not a notification at all gives errFrame.
+func splitFrame(b []byte) (topic, body []byte, exact bool, err error) {
+	if t, bd, ex, ok := fastSplit(b); ok {
+		return t, bd, ex, nil
 	}
+	t, bd, err := slowSplit(b)
+	return t, bd, true, err
+}
+
+func slowSplit(b []byte) (topic, body []byte, err error) {
 	var f struct {
 		TopicName string          `json:"topicName"`
 		EventBody json.RawMessage `json:"eventBody"`
@@ -85,44 +95,52 @@ func splitFrame(b []byte) (topic, body []byte, err error) {
 	return []byte(f.TopicName), f.EventBody, nil
 }
 
-func fastSplit(b []byte) (topic, body []byte, ok bool) {
+// eventBody returns the exact eventBody of a frame.
+func eventBody(frame, body []byte, exact bool) ([]byte, error) {
+	if exact {
+		return body, nil
+	}
+	_, bd, err := slowSplit(frame)
+	return bd, err
+}
+
+func fastSplit(b []byte) (topic, body []byte, exact, ok bool) {
 	b = bytes.TrimSpace(b)
 	if len(b) < 2 || b[0] != '{' || b[len(b)-1] != '}' {
-		return nil, nil, false
+		return nil, nil, false, false
 	}
 	i := bytes.Index(b, keyBody)
 	if i < 0 {
-		return nil, nil, false
+		return nil, nil, false, false
 	}
 	// The eventBody key must be at the top level: no object or array opens
 	// before it (topicName and version are plain strings).
 	if bytes.IndexAny(b[1:i], "{[") >= 0 {
-		return nil, nil, false
+		return nil, nil, false, false
 	}
 	ti := bytes.Index(b[:i], keyTopic)
 	if ti < 0 {
-		return nil, nil, false
+		return nil, nil, false, false
 	}
 	topic, ok = stringValue(b[ti+len(keyTopic) : i])
 	if !ok {
-		return nil, nil, false
+		return nil, nil, false, false
 	}
 	s := skipColon(b, i+len(keyBody))
 	if s < 0 || b[s] != '{' {
-		return nil, nil, false
+		return nil, nil, false, false
 	}
-	end := len(b) - 1           // the envelope's closing brace
-	m := lastKey(b, s, keyMeta) // the metadata member is small and last
-	if m > s {
+	end := len(b) - 1 // the envelope's closing brace
+	if m := lastKey(b, s, keyMeta); m > s {
 		if e, ok := metadataTail(b, m); ok {
-			end = e
+			end, exact = e, true
 		}
 	}
 	body = bytes.TrimSpace(b[s:end])
 	if len(body) < 2 || body[len(body)-1] != '}' {
-		return nil, nil, false
+		return nil, nil, false, false
 	}
-	return topic, body, true
+	return topic, body, exact, true
 }
 
 // lastKey finds the last occurrence of key after index from, scanning back

@@ -568,7 +568,7 @@ func (c *conn) read(ctx context.Context) {
 
 // handle processes one frame.
 func (s *Source) handle(ctx context.Context, c *conn, frame []byte, at time.Time) {
-	topic, body, err := splitFrame(frame)
+	topic, body, exact, err := splitFrame(frame)
 	if err != nil {
 		s.count(func(st *SourceStats) { st.Malformed++ })
 		s.log.Warn("genesys: skipping a malformed notification frame", "bytes", len(frame), "error", err)
@@ -581,6 +581,12 @@ func (s *Source) handle(ctx context.Context, c *conn, frame []byte, at time.Time
 			return
 		}
 		s.count(func(st *SourceStats) { st.Frames++ })
+		body, err := eventBody(frame, body, exact)
+		if err != nil {
+			s.count(func(st *SourceStats) { st.Malformed++ })
+			s.log.Warn("genesys: skipping a malformed notification frame", "topic", topicString(topic), "error", err)
+			return
+		}
 		conv, err := s.dec.Conversation(body, at)
 		if err != nil {
 			if errors.Is(err, ErrUnknownMedia) {
