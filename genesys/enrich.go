@@ -147,17 +147,20 @@ type endData struct {
 const maxEnds = 4096
 
 // NewEnricher builds an enricher on client.
-func NewEnricher(client *Client, opts ...EnrichOption) *Enricher {
+func NewEnricher(client *Client, opts ...EnrichOption) (*Enricher, error) {
+	if client == nil {
+		return nil, errors.New("genesys: NewEnricher: nil Client")
+	}
 	e := &Enricher{client: client, parts: AllParts, ttl: time.Hour, names: map[string]nameEntry{}, ends: map[string]*endData{}}
 	for _, o := range opts {
 		if err := o(e); err != nil {
-			panic(err) // only invalid literal options fail; see the With* docs
+			return nil, err
 		}
 	}
 	if e.log == nil {
 		e.log = client.log
 	}
-	return e
+	return e, nil
 }
 
 // Enrich implements cti.Enricher.

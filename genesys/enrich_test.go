@@ -59,7 +59,7 @@ func TestEnrichVoice(t *testing.T) {
 		return []string{a, b}
 	})
 	// The REST snapshot lacks names; the enricher fills them.
-	en := genesys.NewEnricher(e.client)
+	en := mustEnricher(t, e.client)
 	if err := en.Enrich(context.Background(), conv); err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +116,7 @@ func TestEnrichSingleflight(t *testing.T) {
 		c, _ := finished(t, e, gt.Spec{Media: gt.MediaChat, From: "sf@example.org", Queue: gt.QueueSales}, simple(gt.AgentCarol, gt.CodeSale, nil))
 		convs = append(convs, c)
 	}
-	en := genesys.NewEnricher(e.client, genesys.WithEnrichParts(genesys.EnrichParts{Names: true}))
+	en := mustEnricher(t, e.client, genesys.WithEnrichParts(genesys.EnrichParts{Names: true}))
 	before := e.srv.Stats().Requests
 	var wg sync.WaitGroup
 	for _, c := range convs {
@@ -145,7 +145,7 @@ func TestEnrichSingleflight(t *testing.T) {
 func TestEnrichEmailChatMessage(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	en := genesys.NewEnricher(e.client)
+	en := mustEnricher(t, e.client)
 
 	email, _ := finished(t, e, gt.Spec{Media: gt.MediaEmail, From: "jo@example.org", Name: "Jo", Subject: "Broken <widget>", Body: "It broke.", Queue: gt.QueueSupport},
 		simple(gt.AgentAlice, gt.CodeResolved, func(c *gt.Conversation, _ string) { c.Reply("Sending a new one.") }))
@@ -195,7 +195,7 @@ func TestEnrichSummarizer(t *testing.T) {
 	chat, _ := finished(t, e, gt.Spec{Media: gt.MediaChat, From: "z@example.org", Name: "Zed", Body: "Hello there", Queue: gt.QueueSupport},
 		simple(gt.AgentAlice, gt.CodeResolved, nil))
 	// No Genesys summary: the custom summarizer writes one, seeing the transcript.
-	en := genesys.NewEnricher(e.client, genesys.WithSummarizer(ai, false))
+	en := mustEnricher(t, e.client, genesys.WithSummarizer(ai, false))
 	if err := en.Enrich(ctx, chat); err != nil {
 		t.Fatal(err)
 	}
@@ -205,7 +205,7 @@ func TestEnrichSummarizer(t *testing.T) {
 	// With a Genesys summary, it wins unless the custom one is preferred.
 	voice, _ := finished(t, e, gt.Spec{Media: gt.MediaVoice, From: "+14155550701", Queue: gt.QueueSupport},
 		simple(gt.AgentAlice, gt.CodeResolved, func(c *gt.Conversation, _ string) { c.Summarize("Genesys says hi") }))
-	if err := genesys.NewEnricher(e.client, genesys.WithSummarizer(ai, false)).Enrich(ctx, voice); err != nil {
+	if err := mustEnricher(t, e.client, genesys.WithSummarizer(ai, false)).Enrich(ctx, voice); err != nil {
 		t.Fatal(err)
 	}
 	if voice.Content.Summary != "Genesys says hi" || voice.Content.SummarySource != "genesys" || calls != 1 {
@@ -215,7 +215,7 @@ func TestEnrichSummarizer(t *testing.T) {
 		return genesys.Summary{Text: "mine"}, nil
 	})
 	voice2, _ := e.client.Conversation(ctx, voice.ID, nil)
-	if err := genesys.NewEnricher(e.client, genesys.WithSummarizer(pref, true)).Enrich(ctx, voice2); err != nil {
+	if err := mustEnricher(t, e.client, genesys.WithSummarizer(pref, true)).Enrich(ctx, voice2); err != nil {
 		t.Fatal(err)
 	}
 	if voice2.Content.Summary != "mine" || voice2.Content.SummarySource != "custom" {
@@ -230,7 +230,7 @@ func TestEnrichRetryable(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	conv, legs := finished(t, e, gt.Spec{Media: gt.MediaVoice, From: "+14155550702", Queue: gt.QueueSupport}, simple(gt.AgentDave, gt.CodeSale, nil))
-	en := genesys.NewEnricher(e.client)
+	en := mustEnricher(t, e.client)
 	e.srv.FailREST(gt.Fault{PathPrefix: "/api/v2/analytics/", Status: http.StatusServiceUnavailable, Times: -1})
 	e.srv.FailREST(gt.Fault{PathPrefix: "/api/v2/routing/wrapupcodes/", Status: http.StatusTooManyRequests, RetryAfter: 30 * time.Second, Times: -1})
 	err := en.Enrich(ctx, conv)
@@ -284,7 +284,7 @@ func TestEnrichLiveConversation(t *testing.T) {
 		t.Fatalf("%+v %v", conv, err)
 	}
 	before := e.srv.Stats().Requests
-	if err := genesys.NewEnricher(e.client).Enrich(ctx, conv); err != nil {
+	if err := mustEnricher(t, e.client).Enrich(ctx, conv); err != nil {
 		t.Fatal(err)
 	}
 	if conv.Links.InteractionURL == "" || conv.Links.RecordingURL == "" || conv.Leg(a).Wrapup.Category != "Customer Support" {
@@ -292,5 +292,24 @@ func TestEnrichLiveConversation(t *testing.T) {
 	}
 	if k := "GET /api/v2/analytics/conversations/{id}/details"; e.srv.Stats().Requests[k] != before[k] {
 		t.Error("analytics fetched before the end")
+	}
+}
+
+func mustEnricher(t *testing.T, c *genesys.Client, opts ...genesys.EnrichOption) *genesys.Enricher {
+	t.Helper()
+	en, err := genesys.NewEnricher(c, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return en
+}
+
+func TestEnricherOptions(t *testing.T) {
+	e := newEnv(t)
+	if _, err := genesys.NewEnricher(e.client, genesys.WithNameTTL(0)); err == nil {
+		t.Error("WithNameTTL(0) accepted")
+	}
+	if _, err := genesys.NewEnricher(nil); err == nil {
+		t.Error("nil client accepted")
 	}
 }

@@ -123,7 +123,10 @@ func ExampleWithSummarizer() {
 		lines := strings.Count(c.Content.Transcript, "\n") + 1
 		return genesys.Summary{Text: fmt.Sprintf("%d-line chat with %s", lines, c.Customer.Name), Source: "my-llm"}, nil
 	})
-	en := genesys.NewEnricher(client, genesys.WithSummarizer(llm, false))
+	en, err := genesys.NewEnricher(client, genesys.WithSummarizer(llm, false))
+	if err != nil {
+		panic(err)
+	}
 	c, _ := client.Conversation(context.Background(), chat.ID, nil)
 	if err := en.Enrich(context.Background(), c); err != nil {
 		panic(err)

@@ -111,7 +111,7 @@ func NewSource(client *Client, opts ...Option) (*Source, error) {
 		s.dedupe = newRecentSet(4096)
 	}
 	if !s.enrSet {
-		s.enr = NewEnricher(client, WithEnrichLogger(s.log))
+		s.enr, _ = NewEnricher(client, WithEnrichLogger(s.log)) // valid options: cannot fail
 	}
 	s.topics = uniqueSorted(s.topics)
 	if len(s.topics) == 0 {
