@@ -477,6 +477,31 @@ func (l *lexer) strMap(dst *map[string]string) {
 	l.object(func(k []byte) { m[string(k)] = l.str() })
 }
 
+// ptrObject decodes an object into *dst as encoding/json does for a
+// pointer field: null makes it nil, else it is allocated if nil and each
+// member is handed to member.
+func ptrObject[T any](l *lexer, dst **T, member func(v *T, key []byte)) {
+	if !l.objectOrNull() {
+		*dst = nil
+		return
+	}
+	if *dst == nil {
+		*dst = new(T)
+	}
+	v := *dst
+	l.object(func(k []byte) { member(v, k) })
+}
+
+// stringField reads the member's value into dst when its key is name, and
+// skips it otherwise.
+func (l *lexer) stringField(key []byte, name string, dst *string) {
+	if string(key) == name {
+		*dst = l.str()
+		return
+	}
+	l.skip()
+}
+
 // --- the wire structs ---
 
 // decodeConversation parses a conversation body into w.
@@ -558,29 +583,14 @@ func (l *lexer) participant(p *wireParticipant) {
 		case "wrapup":
 			l.wrapup(&p.Wrapup)
 		case "conversationRoutingData":
-			if !l.objectOrNull() {
-				p.RoutingData = nil
-				return
-			}
-			if p.RoutingData == nil {
-				p.RoutingData = &wireRoutingData{}
-			}
-			rd := p.RoutingData
-			l.object(func(k []byte) {
+			ptrObject(l, &p.RoutingData, func(rd *wireRoutingData, k []byte) {
 				if string(k) != "queue" {
 					l.skip()
 					return
 				}
-				if !l.objectOrNull() {
-					return
+				if l.objectOrNull() {
+					l.object(func(k []byte) { l.stringField(k, "id", &rd.Queue.ID) })
 				}
-				l.object(func(k []byte) {
-					if string(k) == "id" {
-						rd.Queue.ID = l.str()
-						return
-					}
-					l.skip()
-				})
 			})
 		case "attributes":
 			l.strMap(&p.Attributes)
@@ -603,15 +613,7 @@ func (l *lexer) participant(p *wireParticipant) {
 }
 
 func (l *lexer) wrapup(dst **wireWrapup) {
-	if !l.objectOrNull() {
-		*dst = nil
-		return
-	}
-	if *dst == nil {
-		*dst = &wireWrapup{}
-	}
-	w := *dst
-	l.object(func(k []byte) {
+	ptrObject(l, dst, func(w *wireWrapup, k []byte) {
 		switch string(k) {
 		case "code":
 			w.Code = l.str()
@@ -706,21 +708,7 @@ func (l *lexer) comm(c *wireComm) {
 		case "callbackUserName":
 			c.CallbackUserName = l.str()
 		case "dialerPreview":
-			if !l.objectOrNull() {
-				c.DialerPreview = nil
-				return
-			}
-			if c.DialerPreview == nil {
-				c.DialerPreview = &wireDialer{}
-			}
-			d := c.DialerPreview
-			l.object(func(k []byte) {
-				if string(k) == "campaignId" {
-					d.CampaignID = l.str()
-					return
-				}
-				l.skip()
-			})
+			ptrObject(l, &c.DialerPreview, func(d *wireDialer, k []byte) { l.stringField(k, "campaignId", &d.CampaignID) })
 		case "socialMediaHub":
 			c.SocialMediaHub = l.str()
 		case "socialUserName":
@@ -728,21 +716,7 @@ func (l *lexer) comm(c *wireComm) {
 		case "wrapup":
 			l.wrapup(&c.Wrapup)
 		case "afterCallWork":
-			if !l.objectOrNull() {
-				c.AfterCallWork = nil
-				return
-			}
-			if c.AfterCallWork == nil {
-				c.AfterCallWork = &wireACW{}
-			}
-			a := c.AfterCallWork
-			l.object(func(k []byte) {
-				if string(k) == "state" {
-					a.State = l.str()
-					return
-				}
-				l.skip()
-			})
+			ptrObject(l, &c.AfterCallWork, func(a *wireACW, k []byte) { l.stringField(k, "state", &a.State) })
 		case "afterCallWorkRequired":
 			c.AfterCallWorkRequired = l.boolean()
 		default:
