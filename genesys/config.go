@@ -95,9 +95,10 @@ func ConfigFromLookup(lookup func(string) (string, bool)) (Config, error) {
 	return c, nil
 }
 
-// Validate reports the first problem: missing credentials, no region or
-// API URL, an unknown region, a malformed URL. The error is a
-// *cti.ConfigError (errors.Is(err, cti.ErrInvalid)) naming the field.
+// Validate reports every problem at once: missing credentials, no region
+// or API URL, an unknown region, a malformed URL. Each is a
+// *cti.ConfigError (errors.Is(err, cti.ErrInvalid)) naming the field; they
+// are joined with errors.Join.
 func (c Config) Validate() error { return c.validate(false) }
 
 func (c Config) validate(env bool) error {
@@ -107,19 +108,20 @@ func (c Config) validate(env bool) error {
 		}
 		return field
 	}
+	var errs []error
 	if c.ClientID == "" {
-		return &cti.ConfigError{Path: name("ClientID", EnvClientID), Reason: "missing: set the OAuth client id (client credentials grant)"}
+		errs = append(errs, &cti.ConfigError{Path: name("ClientID", EnvClientID), Reason: "missing: set the OAuth client id (client credentials grant)"})
 	}
 	if c.ClientSecret == "" {
-		return &cti.ConfigError{Path: name("ClientSecret", EnvClientSecret), Reason: "missing: set the OAuth client secret"}
+		errs = append(errs, &cti.ConfigError{Path: name("ClientSecret", EnvClientSecret), Reason: "missing: set the OAuth client secret"})
 	}
 	if c.Region == "" && c.APIURL == "" {
-		return &cti.ConfigError{Path: name("Region", EnvRegion),
-			Reason: fmt.Sprintf("missing: set the org's region (one of %s, or its domain such as mypurecloud.ie) or %s", strings.Join(regionNames(), ", "), name("APIURL", EnvAPIURL))}
+		errs = append(errs, &cti.ConfigError{Path: name("Region", EnvRegion),
+			Reason: fmt.Sprintf("missing: set the org's region (one of %s, or its domain such as mypurecloud.ie) or %s", strings.Join(regionNames(), ", "), name("APIURL", EnvAPIURL))})
 	}
 	if c.Region != "" {
 		if _, err := regionDomain(c.Region); err != nil {
-			return &cti.ConfigError{Path: name("Region", EnvRegion), Value: c.Region, Reason: err.Error()}
+			errs = append(errs, &cti.ConfigError{Path: name("Region", EnvRegion), Value: c.Region, Reason: err.Error()})
 		}
 	}
 	for _, u := range []struct{ field, env, v string }{
@@ -133,10 +135,10 @@ func (c Config) validate(env bool) error {
 			if env && u.env != "" {
 				p = u.env
 			}
-			return &cti.ConfigError{Path: p, Value: u.v, Reason: err.Error()}
+			errs = append(errs, &cti.ConfigError{Path: p, Value: u.v, Reason: err.Error()})
 		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 func checkBaseURL(s string) error {

@@ -254,30 +254,50 @@ func (e *Enricher) end(id string) *endData {
 	return d
 }
 
-// FillAgents sets the name and email of every agent leg that lacks them,
-// from the cache or with a (shared) user lookup: what a cti.Directory
-// needs at pop time, which notification frames do not carry. Lookup
-// failures leave the legs as they are and are returned.
+// FillAgents sets what rules and the directory need at pop time, which
+// notification frames do not carry: the name and email of every agent leg,
+// and the names of the queues and the campaign (rules may name them). Each
+// comes from the cache or a (shared) lookup. Lookup failures leave the
+// fields as they are and are returned.
 func (e *Enricher) FillAgents(ctx context.Context, c *cti.Conversation) error {
 	var errs []error
+	lookup := func(kind, id string) (nameEntry, bool) {
+		if id == "" {
+			return nameEntry{}, false
+		}
+		n, err := e.name(ctx, kind, id)
+		if err != nil {
+			errs = append(errs, err)
+			return nameEntry{}, false
+		}
+		return n, !n.missing
+	}
+	queue := func(r *cti.Ref) {
+		if r.Name == "" {
+			if n, ok := lookup("queue", r.ID); ok {
+				r.Name = n.name
+			}
+		}
+	}
 	for i := range c.Agents {
 		l := &c.Agents[i]
+		queue(&l.Queue)
 		if l.UserID == "" || (l.Name != "" && l.Email != "") {
 			continue
 		}
-		n, err := e.name(ctx, "user", l.UserID)
-		if err != nil {
-			errs = append(errs, err)
-			continue
+		if n, ok := lookup("user", l.UserID); ok {
+			if l.Name == "" {
+				l.Name = n.name
+			}
+			if l.Email == "" {
+				l.Email = n.email
+			}
 		}
-		if n.missing {
-			continue
-		}
-		if l.Name == "" {
-			l.Name = n.name
-		}
-		if l.Email == "" {
-			l.Email = n.email
+	}
+	queue(&c.Queue)
+	if c.Campaign.Name == "" {
+		if n, ok := lookup("campaign", c.Campaign.ID); ok {
+			c.Campaign.Name = n.name
 		}
 	}
 	return errors.Join(errs...)

@@ -345,6 +345,12 @@ func DefaultTemplate(kind string) string {
 			long = append(long, p)
 			continue
 		}
+		if p.Name == "WrapupCode" {
+			// Agents read the disposition by name; the id shows only
+			// when the name is unknown.
+			fmt.Fprintf(&b, "{{if not .WrapupName}}{{with .%s}}%s: {{.}}\n{{end}}{{end}}", p.Name, p.Label)
+			continue
+		}
 		fmt.Fprintf(&b, "{{with .%s}}%s: {{.}}\n{{end}}", p.Name, p.Label)
 	}
 	order := []string{"WrapupNotes", "CallSummary", "ChatSummary", "EmailText", "ReplyText", "Transcript"}

@@ -324,7 +324,10 @@ func TestZAFSignedURL(t *testing.T) {
 	assert.Equal(t, 401, w.Code, "GET without a signed token")
 
 	// user.id is accepted when sub is absent.
-	withUser := c(func(m jwt.MapClaims) { delete(m, "sub"); m["user"] = map[string]any{"id": 101, "email": "u1@example.com"} })
+	withUser := c(func(m jwt.MapClaims) {
+		delete(m, "sub")
+		m["user"] = map[string]any{"id": 101, "email": "u1@example.com"}
+	})
 	assert.Equal(t, 200, post(zafToken(t, key, jwt.SigningMethodRS256, withUser)).Code)
 
 	z.Now = func() time.Time { return now.Add(13 * time.Hour) }

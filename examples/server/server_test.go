@@ -1,0 +1,266 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	gt "github.com/cxplay/ctikit/genesys/genesystest"
+	"github.com/cxplay/ctikit/zendesk/zendesktest"
+)
+
+// demoRig runs the server in demo mode, in-process, without the traffic
+// simulator: tests script conversations on the Genesys emulator.
+type demoRig struct {
+	t    *testing.T
+	demo *Demo
+	app  *App
+	base string
+	logs *bytes.Buffer
+	stop func()
+}
+
+func startDemo(t *testing.T) *demoRig {
+	t.Helper()
+	logs := &bytes.Buffer{}
+	log := slog.New(slog.NewTextHandler(&lockedWriter{w: logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	d, err := StartDemo(log)
+	require.NoError(t, err)
+	app, err := Build(d.Setup("127.0.0.1:0", t.TempDir(), log))
+	require.NoError(t, err)
+	addr, err := app.Listen()
+	require.NoError(t, err)
+	for _, a := range demoAgents {
+		app.Panel.AddAgent(a.genesys, a.zendesk)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- app.Run(ctx) }()
+	r := &demoRig{t: t, demo: d, app: app, base: "http://" + addr.String(), logs: logs}
+	r.stop = func() {
+		cancel()
+		select {
+		case err := <-done:
+			assert.NoError(t, err)
+		case <-time.After(30 * time.Second):
+			t.Error("server did not stop")
+		}
+		d.Close()
+	}
+	t.Cleanup(r.stop)
+	r.eventually("healthz 200", func() bool { return r.get("/healthz").StatusCode == 200 })
+	return r
+}
+
+type lockedWriter struct {
+	mu chan struct{}
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	if l.mu == nil {
+		l.mu = make(chan struct{}, 1)
+	}
+	l.mu <- struct{}{}
+	defer func() { <-l.mu }()
+	return l.w.Write(p)
+}
+
+func (r *demoRig) get(path string) *http.Response {
+	r.t.Helper()
+	resp, err := http.Get(r.base + path)
+	require.NoError(r.t, err)
+	resp.Body.Close()
+	return resp
+}
+
+func (r *demoRig) eventually(what string, cond func() bool) {
+	r.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if cond() {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	r.t.Fatalf("timed out waiting for %s", what)
+}
+
+func TestDemoKnownCallerEndToEnd(t *testing.T) {
+	r := startDemo(t)
+	z := r.demo.Zendesk
+	g := r.demo.Genesys
+	cv := g.Start(gt.Spec{Media: gt.MediaVoice, From: "+14155550101", Queue: gt.QueueSupport,
+		Attributes: map[string]string{"AccountNumber": "CUST-1001"}})
+	leg := cv.Alert(gt.AgentAlice)
+
+	// Jane's latest open ticket pops for Alice (Zendesk agent 201).
+	r.eventually("the display call", func() bool { return len(z.Displays(zendesktest.DemoAgentAlice)) > 0 })
+	d := z.Displays(zendesktest.DemoAgentAlice)[0]
+	assert.Equal(t, "ticket", d.Kind)
+	assert.Equal(t, int64(zendesktest.DemoTicketJaneOpen), d.ID)
+
+	// The customer was searched by the E.164 phone, URL-encoded right
+	// (a raw + in a query string is a space).
+	var phoneSearch bool
+	for _, req := range z.Requests() {
+		if strings.HasPrefix(req.Route, "/search") || strings.HasPrefix(req.Route, "/users/search") {
+			if strings.Contains(req.Query.Get("query"), `"+14155550101"`) {
+				phoneSearch = true
+			}
+		}
+	}
+	assert.True(t, phoneSearch, "searched by +14155550101")
+
+	cv.Connect(leg)
+	time.Sleep(1100 * time.Millisecond) // a measurable duration
+	cv.Disconnect(leg)
+	cv.End()
+	cv.Wrapup(leg, gt.CodeResolved, "Router firmware updated.")
+
+	var comment string
+	r.eventually("the sync comment", func() bool {
+		tk, ok := z.Ticket(zendesktest.DemoTicketJaneOpen)
+		if !ok {
+			return false
+		}
+		for _, c := range tk.Comments {
+			if strings.Contains(c.Body, cv.ID) {
+				comment = c.Body
+				return true
+			}
+		}
+		return false
+	})
+	for _, want := range []string{cv.ID, "0:00:0", "Support", "Alice Martin", "Resolved"} {
+		assert.Contains(t, comment, want, "the end-of-conversation comment has %q", want)
+	}
+	assert.NotContains(t, comment, gt.CodeResolved, "wrap-up codes are shown by name")
+	tk, _ := z.Ticket(zendesktest.DemoTicketJaneOpen)
+	assert.Equal(t, "Resolved", tk.CustomFields[360000000002])
+	assert.Contains(t, tk.Tags, "genesys")
+}
+
+func TestDemoUnknownCallerCreatesUserAndTicket(t *testing.T) {
+	r := startDemo(t)
+	z := r.demo.Zendesk
+	cv := r.demo.Genesys.Start(gt.Spec{Media: gt.MediaVoice, From: "+14155550177", Queue: gt.QueueSupport})
+	cv.Alert(gt.AgentCarol)
+	r.eventually("a pop for Carol", func() bool { return len(z.Displays(zendesktest.DemoAdminCarol)) > 0 })
+	users := z.UsersWithPhone("+14155550177")
+	require.Len(t, users, 1, "one user created, with the E.164 phone")
+	assert.NotEmpty(t, users[0].Name, "the created user has a name")
+	var created []zendesktest.Ticket
+	for _, tk := range z.Tickets() {
+		if tk.RequesterID == users[0].ID {
+			created = append(created, tk)
+		}
+	}
+	require.Len(t, created, 1)
+	assert.NotEmpty(t, created[0].Description, "the created ticket has a description")
+	assert.Contains(t, created[0].Subject, "+14155550177")
+}
+
+func TestDemoHealthzNeedsGenesysSocket(t *testing.T) {
+	r := startDemo(t)
+	resp, err := http.Get(r.base + "/healthz")
+	require.NoError(t, err)
+	var rep struct {
+		Status string            `json:"status"`
+		Parts  map[string]string `json:"parts"`
+	}
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&rep))
+	resp.Body.Close()
+	assert.Equal(t, "ok", rep.Status)
+	assert.Equal(t, map[string]string{"genesys": "ok", "zendesk": "ok"}, rep.Parts)
+	m := r.get("/metrics")
+	assert.Equal(t, 200, m.StatusCode)
+}
+
+func TestCLIErrorsNameWhatToFix(t *testing.T) {
+	dir := t.TempDir()
+	rules := filepath.Join(dir, "rules.yaml")
+	require.NoError(t, os.WriteFile(rules, demoRules, 0o600))
+	noEnv := func(string) (string, bool) { return "", false }
+
+	var out, errOut bytes.Buffer
+	code := cli(context.Background(), []string{"-config", rules}, &out, &errOut, noEnv)
+	assert.Equal(t, 1, code)
+	for _, want := range []string{"GENESYSCLOUD_OAUTHCLIENT_ID", "GENESYSCLOUD_OAUTHCLIENT_SECRET", "GENESYSCLOUD_REGION", "ZENDESK_URL", "ZENDESK_API_TOKEN"} {
+		assert.Contains(t, errOut.String(), want)
+	}
+
+	bad := filepath.Join(dir, "bad.yaml")
+	require.NoError(t, os.WriteFile(bad, []byte("subscribe: {queues: [q]}\nrules:\n  - name: r\n    when: {media: [fax]}\n    identify: [phone]\n"), 0o600))
+	errOut.Reset()
+	code = cli(context.Background(), []string{"-config", bad}, &out, &errOut, noEnv)
+	assert.Equal(t, 1, code)
+	assert.Contains(t, errOut.String(), `line 4: rules[0].when.media[0]: "fax": unknown media`)
+
+	secretEnv := func(k string) (string, bool) {
+		v, ok := map[string]string{
+			"GENESYSCLOUD_OAUTHCLIENT_ID": "id", "GENESYSCLOUD_OAUTHCLIENT_SECRET": "s3cr3t-genesys",
+			"GENESYSCLOUD_REGION": "nowhere.invalid", "ZENDESK_URL": "https://acme.zendesk.com",
+			"ZENDESK_EMAIL": "a@acme.com", "ZENDESK_API_TOKEN": "s3cr3t-zendesk", "CTI_TALK_APP_ID": "abc",
+		}[k]
+		return v, ok
+	}
+	errOut.Reset()
+	code = cli(context.Background(), []string{"-config", rules}, &out, &errOut, secretEnv)
+	assert.Equal(t, 1, code)
+	assert.Contains(t, errOut.String(), "CTI_TALK_APP_ID")
+	assert.NotContains(t, errOut.String(), "s3cr3t", "secrets never appear in errors")
+
+	out.Reset()
+	code = cli(context.Background(), []string{"-validate", rules}, &out, &errOut, noEnv)
+	assert.Equal(t, 0, code)
+	assert.Contains(t, out.String(), "OK: 5 rule(s)")
+	assert.Contains(t, out.String(), "support-voice — applies to media voice or callback, queue 9e1c0f00-0000-4000-8000-00000000a001 or 9e1c0f00-0000-4000-8000-00000000a003, inbound")
+
+	zip := filepath.Join(dir, "app.zip")
+	code = cli(context.Background(), []string{"-package-app", zip, "-panel-url", "https://cti.example.com/panel/"}, &out, &errOut, noEnv)
+	assert.Equal(t, 0, code, errOut.String())
+	st, err := os.Stat(zip)
+	require.NoError(t, err)
+	assert.Positive(t, st.Size())
+}
+
+func TestSimulate(t *testing.T) {
+	g := gt.NewServer(gt.WithSeed(gt.DemoSeed()))
+	defer g.Close()
+	cv := g.Start(gt.Spec{Media: gt.MediaVoice, From: "+14155550101", Queue: gt.QueueSupport})
+	var frames [][]byte
+	topic := fmt.Sprintf("v2.routing.queues.%s.conversations", gt.QueueSupport)
+	leg := cv.Alert(gt.AgentAlice)
+	frames = append(frames, cv.Frame(topic))
+	cv.Connect(leg)
+	frames = append(frames, cv.Frame(topic))
+	cv.Disconnect(leg)
+	cv.End()
+	frames = append(frames, cv.Frame(topic))
+	cv.Wrapup(leg, gt.CodeResolved, "fixed")
+	frames = append(frames, cv.Frame(topic))
+	path := filepath.Join(t.TempDir(), "call.jsonl")
+	require.NoError(t, os.WriteFile(path, bytes.Join(frames, []byte("\n")), 0o600))
+
+	var out, errOut bytes.Buffer
+	code := cli(context.Background(), []string{"-simulate", path}, &out, &errOut, func(string) (string, bool) { return "", false })
+	require.Equal(t, 0, code, errOut.String())
+	s := out.String()
+	assert.Contains(t, s, "identify by phone \"+14155550101\": 1 found")
+	assert.Contains(t, s, "would pop ticket/401")
+	assert.Contains(t, s, "sync "+cv.ID)
+	assert.Contains(t, s, "field 360000000001 = 0:00:")
+}
