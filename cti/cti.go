@@ -195,7 +195,12 @@ type SyncJob struct {
 	// Identity is the identity that found Candidates.
 	Identity Identity `json:"identity,omitzero"`
 
-	EnqueuedAt  time.Time `json:"enqueuedAt"`
+	EnqueuedAt time.Time `json:"enqueuedAt"`
+	// Tries counts deliveries started, recorded durably in the outbox
+	// before the sink is called: Tries == 1 means no earlier delivery can
+	// have reached Zendesk, so a sink may skip its "already written?"
+	// check; after a crash mid-delivery the next try sees Tries > 1.
+	Tries       int       `json:"tries,omitempty"`
 	Attempts    int       `json:"attempts,omitempty"`  // failed attempts so far
 	Deferrals   int       `json:"deferrals,omitempty"` // times the sink asked to come back later
 	NextAttempt time.Time `json:"nextAttempt,omitzero"`

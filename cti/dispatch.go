@@ -130,6 +130,14 @@ func (e *Engine) dispatchLoop(ctx, syncCtx context.Context, cancelSync context.C
 func (e *Engine) deliver(ctx context.Context, jobs []*SyncJob) {
 	ready := make([]*SyncJob, 0, len(jobs))
 	for _, j := range jobs {
+		// Record the try before anything can reach Zendesk.
+		j.Tries++
+		if err := e.outbox.Put(ctx, j); err != nil {
+			if ctx.Err() == nil {
+				e.fail(ErrorNotice{ConversationID: j.ConversationID, LegID: j.LegID, Rule: j.Rule, Stage: "outbox", Err: err})
+			}
+			continue // not delivered now: the job is still due
+		}
 		if e.enricher != nil && j.Conversation != nil {
 			if err := e.enricher.Enrich(ctx, j.Conversation); err != nil {
 				if ctx.Err() != nil {

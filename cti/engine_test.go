@@ -324,7 +324,8 @@ func TestEngineVoiceLifecycle(t *testing.T) {
 
 		r.send(b.Connect("l1"), b.Disconnect("l1"))
 		assert.Empty(t, r.sink.Jobs(), "no sync before the wrap-up")
-		r.send(b.Wrapup("l1", "code-sale", "resolved"), b.End())
+		r.send(b.End())
+		r.send(b.Wrapup("l1", "code-sale", "resolved"))
 		time.Sleep(time.Second)
 		synctest.Wait()
 
@@ -332,6 +333,7 @@ func TestEngineVoiceLifecycle(t *testing.T) {
 		require.Len(t, jobs, 1)
 		j := jobs[0]
 		assert.Equal(t, "c1/l1", j.Key)
+		assert.Equal(t, 1, j.Tries, "a first delivery says so")
 		assert.Equal(t, "support", j.Rule)
 		require.NotNil(t, j.Popped)
 		assert.Equal(t, int64(1), j.Popped.ID)
@@ -741,6 +743,7 @@ func TestEngineOutboxSurvivesRestart(t *testing.T) {
 		time.Sleep(5 * time.Minute) // past the backoff of the failed attempt
 		synctest.Wait()
 		assert.Equal(t, []string{"c1/l1"}, up.Keys())
+		assert.Greater(t, up.Jobs()[0].Tries, 1, "a delivery after a restart knows it may not be the first")
 		require.NoError(t, r2.stop())
 	})
 }
@@ -779,6 +782,11 @@ func TestEngineSyncRetriesAndDeadLetters(t *testing.T) {
 		synctest.Wait()
 		assert.Equal(t, []string{"flaky/l", "late/l"}, sk.Keys())
 		assert.Equal(t, []cti.SyncState{cti.SyncQueued, cti.SyncRetry, cti.SyncRetry, cti.SyncDone}, r.rec.SyncStates("flaky/l"))
+		for _, j := range sk.Jobs() {
+			if j.ConversationID == "flaky" {
+				assert.Equal(t, 3, j.Tries, "every delivery start is counted")
+			}
+		}
 		assert.Equal(t, []cti.SyncState{cti.SyncQueued, cti.SyncDeferred, cti.SyncDone}, r.rec.SyncStates("late/l"))
 		st, _ := r.store.Stats(context.Background())
 		assert.Equal(t, cti.OutboxStats{Pending: 0, Dead: 1}, st)
