@@ -10,7 +10,8 @@ import (
 	"time"
 )
 
-// maxDeferrals bounds how often a sink may ask to come back for late data.
+// maxDeferrals bounds how often a sink may ask to come back for late data;
+// past it the job goes to the dead letters.
 const maxDeferrals = 50
 
 // outboxPoll is the longest the dispatcher sleeps without looking at the
@@ -189,13 +190,16 @@ func (e *Engine) settle(ctx context.Context, j *SyncJob, err error) {
 	var d *Deferred
 	var oerr error
 	switch {
-	case err == nil || (errors.As(err, &d) && j.Deferrals >= maxDeferrals):
-		if err != nil {
-			e.log.Warn("sink keeps deferring: giving up on late data", "conversation", j.ConversationID, "leg", j.LegID, "rule", j.Rule, "reason", d.Reason)
-			n.Err = nil
-		}
+	case err == nil:
 		oerr = e.outbox.Ack(ctx, j.Key)
 		n.State = SyncDone
+	case errors.As(err, &d) && j.Deferrals >= maxDeferrals:
+		// A sink that keeps deferring may never have written: the job
+		// goes where an operator sees it rather than being acknowledged.
+		reason := fmt.Sprintf("deferred %d times, last: %s", j.Deferrals, d.Reason)
+		oerr = e.outbox.Bury(ctx, j, reason)
+		n.State, n.Err = SyncDead, errors.New(reason)
+		e.log.Error("sync deferred too often: moved to dead letters", "conversation", j.ConversationID, "leg", j.LegID, "rule", j.Rule, "reason", d.Reason)
 	case d != nil:
 		j.Deferrals++
 		j.NextAttempt = now.Add(d.After)

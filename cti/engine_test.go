@@ -913,3 +913,22 @@ func TestEngineChoosePassesThroughStrategy(t *testing.T) {
 		require.NoError(t, r.stop())
 	})
 }
+
+func TestEngineEndlessDeferralGoesToDeadLetters(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sk := &sink{fail: func(*cti.SyncJob, int) error { return cti.Later(time.Second, "transcript not ready") }}
+		r := newRigWith(t, cti.NewMemoryStore(), sk)
+		b := support("c1")
+		r.send(b.Alert("l1", "u1"), b.Connect("l1"), b.Hangup("l1"), b.Wrapup("l1", "w", ""))
+		time.Sleep(10 * time.Minute)
+		synctest.Wait()
+		states := r.rec.SyncStates("c1/l1")
+		require.NotEmpty(t, states)
+		assert.Equal(t, cti.SyncDead, states[len(states)-1], "never silently acknowledged")
+		dead, err := r.store.DeadLetters(context.Background())
+		require.NoError(t, err)
+		require.Len(t, dead, 1)
+		assert.Contains(t, dead[0].LastError, "deferred 50 times")
+		require.NoError(t, r.stop())
+	})
+}
