@@ -88,9 +88,11 @@ type CheckRetryFunc func(ctx context.Context, req *http.Request, resp *http.Resp
 
 // DefaultCheckRetry repeats a 429 always (Zendesk did nothing), and a 5xx,
 // a timeout or a network failure only when the request is safe to repeat:
-// GET, HEAD, PUT, DELETE, a Talk Partner Edition display, or a POST
-// carrying an Idempotency-Key. A POST that creates something is never
-// repeated blindly, so a 500 after the write cannot create a duplicate.
+// GET, HEAD, DELETE, a PUT that is not a ticket update, a Talk Partner
+// Edition display, or a POST carrying an Idempotency-Key. A POST that
+// creates something, and a ticket update (it may add a comment), are never
+// repeated blindly, so a 500 or a lost response after the write cannot
+// write twice: the caller decides (the sync looks for its marker first).
 func DefaultCheckRetry(ctx context.Context, req *http.Request, resp *http.Response, err error) bool {
 	if ctx.Err() != nil {
 		return false
@@ -109,11 +111,17 @@ func DefaultCheckRetry(ctx context.Context, req *http.Request, resp *http.Respon
 
 var displayPathRE = regexp.MustCompile(`/channels/voice/agents/\d+/(users|tickets)/\d+/display(\.json)?$`)
 
+// ticketWriteRE matches the ticket updates (one ticket or update_many):
+// PUTs, but not idempotent, as each may carry a comment.
+var ticketWriteRE = regexp.MustCompile(`/tickets/(\d+|update_many)(\.json)?$`)
+
 // RetrySafe reports whether repeating req cannot write twice.
 func RetrySafe(req *http.Request) bool {
 	switch req.Method {
-	case http.MethodGet, http.MethodHead, http.MethodPut, http.MethodDelete, http.MethodOptions:
+	case http.MethodGet, http.MethodHead, http.MethodDelete, http.MethodOptions:
 		return true
+	case http.MethodPut:
+		return !ticketWriteRE.MatchString(req.URL.Path)
 	case http.MethodPost:
 		return req.Header.Get("Idempotency-Key") != "" || displayPathRE.MatchString(req.URL.Path)
 	}
