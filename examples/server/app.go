@@ -43,6 +43,11 @@ type Setup struct {
 	ZAF  *panel.ZAF
 	Demo bool
 	Log  *slog.Logger
+	// GenesysOptions and ZendeskOptions are appended to the notification
+	// source's and the Zendesk client's options (tests shorten the
+	// heartbeat watchdog and the attempt timeout with them).
+	GenesysOptions []genesys.Option
+	ZendeskOptions []zendesk.Option
 }
 
 // App is a built server: the engine, its collaborators and the HTTP surface.
@@ -97,8 +102,9 @@ func Build(s Setup) (*App, error) {
 	if err != nil {
 		return nil, fmt.Errorf("genesys: %w", err)
 	}
-	src, err := genesys.NewSource(gc, genesys.WithSubscribe(rules.Subscribe), genesys.WithPhoneNormalizer(norm.Normalize),
-		genesys.WithEnricher(enr), genesys.WithLogger(log))
+	gopts := []genesys.Option{genesys.WithSubscribe(rules.Subscribe), genesys.WithPhoneNormalizer(norm.Normalize),
+		genesys.WithEnricher(enr), genesys.WithLogger(log)}
+	src, err := genesys.NewSource(gc, append(gopts, s.GenesysOptions...)...)
 	if err != nil {
 		return nil, fmt.Errorf("genesys: %w", err)
 	}
@@ -109,7 +115,7 @@ func Build(s Setup) (*App, error) {
 	if s.TalkAppID != 0 {
 		zopts = append(zopts, zendesk.WithAppID(s.TalkAppID))
 	}
-	zc, err := zendesk.New(s.Zendesk, zopts...)
+	zc, err := zendesk.New(s.Zendesk, append(zopts, s.ZendeskOptions...)...)
 	if err != nil {
 		return nil, fmt.Errorf("zendesk: %w", err)
 	}
