@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"text/template"
+	"text/template/parse"
 	"time"
 	"unicode/utf8"
 )
@@ -168,9 +169,12 @@ func ParseFormat(name, text string, f Format) (t *Template, err error) {
 	if err != nil {
 		return nil, cleanErr(err)
 	}
+	if err := checkRanges(tt); err != nil {
+		return nil, fmt.Errorf("template %s: %w", name, err)
+	}
 	// Execute against sample data: unknown fields and wrong helper
 	// arguments surface now.
-	if err := tt.Execute(new(bytes.Buffer), sample()); err != nil {
+	if err := tt.Execute(&limitWriter{w: new(bytes.Buffer), n: MaxRender}, sample()); err != nil {
 		return nil, cleanErr(err)
 	}
 	return &Template{t: tt, f: f}, nil
@@ -204,10 +208,131 @@ func (t *Template) Render(d *Data, f Format) (out string, err error) {
 		c.Funcs(Funcs(f))
 	}
 	var b strings.Builder
-	if err := c.Execute(&b, d); err != nil {
+	if err := c.Execute(&limitWriter{w: &b, n: MaxRender}, d); err != nil {
 		return "", cleanErr(err)
 	}
 	return b.String(), nil
+}
+
+// MaxRender bounds what one template renders (Zendesk keeps far less; the
+// bound stops a runaway range before it exhausts memory).
+const MaxRender = 4 << 20
+
+// errTooLong stops a template that renders more than MaxRender bytes.
+var errTooLong = fmt.Errorf("renders more than %d MiB: check its range loops", MaxRender>>20)
+
+type limitWriter struct {
+	w interface{ Write([]byte) (int, error) }
+	n int
+}
+
+func (l *limitWriter) Write(p []byte) (int, error) {
+	if len(p) > l.n {
+		l.n = 0
+		return 0, errTooLong
+	}
+	l.n -= len(p)
+	return l.w.Write(p)
+}
+
+// checkRanges rejects range over a number (Go 1.22 templates can loop
+// {{range 1000000000000}}, hanging the process at load or sync time). A
+// large number can only come from a literal in the template (the data
+// points and helpers give strings, times, durations, lists and maps; len
+// is bounded by the data), so the check is on the parse tree: no range
+// whose pipeline has a number literal or a variable declared from one,
+// and no with or template call that would make dot a number.
+func checkRanges(t *template.Template) error {
+	numVars := map[string]bool{}
+	var hasNumber func(n parse.Node) bool
+	hasNumber = func(n parse.Node) bool {
+		switch x := n.(type) {
+		case *parse.NumberNode:
+			return true
+		case *parse.VariableNode:
+			return len(x.Ident) > 0 && numVars[x.Ident[0]]
+		case *parse.PipeNode:
+			if x == nil {
+				return false
+			}
+			for _, c := range x.Cmds {
+				if hasNumber(c) {
+					return true
+				}
+			}
+		case *parse.CommandNode:
+			for _, a := range x.Args {
+				if hasNumber(a) {
+					return true
+				}
+			}
+		case *parse.ChainNode:
+			return hasNumber(x.Node)
+		}
+		return false
+	}
+	var err error
+	var walk func(n parse.Node)
+	walk = func(n parse.Node) {
+		if err != nil || n == nil {
+			return
+		}
+		switch x := n.(type) {
+		case *parse.ListNode:
+			if x == nil {
+				return
+			}
+			for _, c := range x.Nodes {
+				walk(c)
+			}
+		case *parse.ActionNode:
+			walk(x.Pipe)
+		case *parse.PipeNode:
+			if x == nil {
+				return
+			}
+			if len(x.Decl) > 0 && hasNumber(x) {
+				for _, v := range x.Decl {
+					numVars[v.Ident[0]] = true
+				}
+			}
+		case *parse.IfNode:
+			walk(x.Pipe)
+			walk(x.List)
+			walk(x.ElseList)
+		case *parse.WithNode:
+			walk(x.Pipe)
+			if hasNumber(x.Pipe) { // dot would be a number
+				err = errors.New("with over a number is not supported in sync templates")
+				return
+			}
+			walk(x.List)
+			walk(x.ElseList)
+		case *parse.RangeNode:
+			walk(x.Pipe)
+			if hasNumber(x.Pipe) {
+				err = errors.New("range over a number is not supported in sync templates: range over a list or map data point")
+				return
+			}
+			walk(x.List)
+			walk(x.ElseList)
+		case *parse.TemplateNode:
+			walk(x.Pipe)
+			if hasNumber(x.Pipe) { // dot would be a number
+				err = errors.New("calling a template with a number is not supported in sync templates")
+			}
+		}
+	}
+	// Variables declared anywhere count (conservative): two passes, so a
+	// declaration after its use in a defined template is seen too.
+	for range 2 {
+		for _, tt := range t.Templates() {
+			if tt.Tree != nil {
+				walk(tt.Tree.Root)
+			}
+		}
+	}
+	return err
 }
 
 func sample() *Data {
