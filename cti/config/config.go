@@ -276,6 +276,9 @@ var schema = &node{fields: map[string]*node{
 }}
 
 func join(path, key string) string {
+	if key == "" {
+		key = `""` // an empty key: named, so the message points at it
+	}
 	if path == "" {
 		return key
 	}
