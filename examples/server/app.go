@@ -94,6 +94,7 @@ func Build(s Setup) (*App, error) {
 	if err != nil {
 		return nil, fmt.Errorf("genesys: %w", err)
 	}
+	a.closers = append(a.closers, gc.Close)
 	norm, err := match.NewNormalizer(s.PhoneRegion)
 	if err != nil {
 		return nil, fmt.Errorf("phone region (CTI_PHONE_REGION=%s): %w", s.PhoneRegion, err)
