@@ -703,10 +703,20 @@ func latePatch(call *Call, want Call) (Call, bool) {
 }
 
 // upstream notes a 429's Retry-After for every writer, and returns err.
+// A 401 (Zendesk refused the credentials: revoked or rotated, or a blip)
+// is made retryable: it says nothing about the job, which must wait for
+// the credentials to work again rather than go to the dead letters.
 func (s *Sink) upstream(err error) error {
 	var u *cti.UpstreamError
-	if errors.As(err, &u) && u.Status == 429 {
+	if !errors.As(err, &u) {
+		return err
+	}
+	switch {
+	case u.Status == 429:
 		s.lim.Backoff(u.RetryAfter)
+	case u.Status == 401 && !u.Temporary:
+		return &cti.UpstreamError{Service: u.Service, Op: u.Op, Status: u.Status, Temporary: true, RetryAfter: u.RetryAfter,
+			Err: fmt.Errorf("Zendesk refused the credentials (check ZENDESK_EMAIL and ZENDESK_API_TOKEN); the sync waits for them to work: %w", err)}
 	}
 	return err
 }
