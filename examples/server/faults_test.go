@@ -33,6 +33,7 @@ import (
 // letters.
 
 type rigOptions struct {
+	quiet   bool // the emulators do not log
 	genesys []gt.Option
 	zendesk []zendesktest.Option
 	setup   func(*Setup)
@@ -46,7 +47,11 @@ func startRig(t *testing.T, o rigOptions) *demoRig {
 	log := slog.New(slog.NewTextHandler(&lockedWriter{w: logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	cfg, err := config.Parse(demoRules)
 	require.NoError(t, err)
-	g := gt.NewServer(append([]gt.Option{gt.WithSeed(gt.DemoSeed()), gt.WithLogger(log)}, o.genesys...)...)
+	glog := log
+	if o.quiet {
+		glog = nil
+	}
+	g := gt.NewServer(append([]gt.Option{gt.WithSeed(gt.DemoSeed()), gt.WithLogger(glog)}, o.genesys...)...)
 	z := zendesktest.NewServer(append([]zendesktest.Option{zendesktest.WithIndexLag(3 * time.Second)}, o.zendesk...)...)
 	z.Seed(zendesktest.DemoSeed())
 	d := &Demo{Genesys: g, Zendesk: z, Config: cfg}
@@ -171,10 +176,16 @@ func (r *demoRig) settled(specs []callSpec, cvs []*gt.Conversation) {
 		}
 	}
 	insp := r.app.Store.(cti.OutboxInspector)
-	r.eventually("an empty outbox", func() bool {
+	for {
 		st, err := insp.Stats(context.Background())
-		return err == nil && st.Pending == 0
-	})
+		if err == nil && st.Pending == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			r.t.Fatalf("timed out waiting for an empty outbox: %+v %v", st, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	time.Sleep(300 * time.Millisecond) // anything still on its way lands now
 	st, err := insp.Stats(context.Background())
 	require.NoError(r.t, err)
