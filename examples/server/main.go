@@ -14,7 +14,8 @@
 // GENESYSCLOUD_API_URL and GENESYSCLOUD_LOGIN_URL), ZENDESK_URL,
 // ZENDESK_EMAIL, ZENDESK_API_TOKEN, CTI_LISTEN (default 127.0.0.1:8080),
 // CTI_STATE_DIR (durable outbox, default ./ctikit-state), CTI_PHONE_REGION
-// (default US), CTI_TALK_APP_ID, CTI_ZAF_PUBLIC_KEY and CTI_ZAF_AUDIENCE.
+// (default US), CTI_TALK_APP_ID, CTI_ZAF_PUBLIC_KEY and CTI_ZAF_AUDIENCE,
+// CTI_LOG_LEVEL (debug, info, warn, error; default info).
 package main
 
 import (
@@ -145,7 +146,13 @@ func realSetup(cfg *config.Config, lookup func(string) (string, bool), log *slog
 }
 
 func runReal(ctx context.Context, path string, stderr io.Writer, lookup func(string) (string, bool)) error {
-	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	var level slog.Level // info
+	if v := env(lookup, "CTI_LOG_LEVEL", ""); v != "" {
+		if err := level.UnmarshalText([]byte(v)); err != nil {
+			return fmt.Errorf("CTI_LOG_LEVEL=%q: want debug, info, warn or error", v)
+		}
+	}
+	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
 	cfg, err := config.Load(path, config.WithLookupEnv(lookup))
 	if err != nil {
 		return err
