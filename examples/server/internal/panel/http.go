@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"html/template"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -50,8 +51,26 @@ func (h *handler) secure(next http.Handler) http.Handler {
 			ancestors = "https://*.zendesk.com"
 		}
 		hd.Set("Content-Security-Policy", "default-src 'self'; script-src 'self' 'unsafe-inline' https://static.zdassets.com; style-src 'self' 'unsafe-inline'; connect-src 'self'; frame-ancestors "+ancestors)
+		// Demo mode trusts loopback: a page from another site open in
+		// the same browser could still POST to it (a form or a
+		// text/plain fetch needs no CORS preflight). Browsers send Origin
+		// with such requests: refuse writes from another origin.
+		if h.demo && r.Method != http.MethodGet && r.Method != http.MethodHead && crossOrigin(r) {
+			httpError(w, fmt.Errorf("%w: cross-site request refused", ErrForbidden))
+			return
+		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// crossOrigin reports whether r carries an Origin other than its own host.
+func crossOrigin(r *http.Request) bool {
+	o := r.Header.Get("Origin")
+	if o == "" {
+		return false
+	}
+	u, err := url.Parse(o)
+	return err != nil || !strings.EqualFold(u.Host, r.Host)
 }
 
 func httpError(w http.ResponseWriter, err error) {
