@@ -81,6 +81,7 @@ type conv struct {
 
 	// worker-owned
 	loaded  bool
+	stored  bool // the record is in the state store
 	snap    *Conversation
 	rec     *ConvRecord
 	dirty   bool
@@ -357,6 +358,7 @@ func (e *Engine) step(cv *conv, snap *Conversation, msgs []message, since time.T
 		switch {
 		case err == nil:
 			cv.rec = rec
+			cv.stored = true
 		case errors.Is(err, ErrNotFound):
 		default:
 			e.fail(ErrorNotice{ConversationID: cv.id, Stage: "load", Err: err})
@@ -406,6 +408,18 @@ func (e *Engine) step(cv *conv, snap *Conversation, msgs []message, since time.T
 func (e *Engine) evaluate(ctx context.Context, cv *conv, since time.Time) {
 	c, rec := cv.snap, cv.rec
 	now := time.Now()
+	if !cv.stored && !c.Ended() {
+		// Record the conversation as open before acting on it: a pop can
+		// take long, and if the process dies meanwhile, the next one must
+		// know the conversation to resume it (Resumer), or one that ended
+		// during the pop would never be synced.
+		rec.UpdatedAt = now
+		if err := e.state.SaveConversation(ctx, rec); err != nil {
+			e.fail(ErrorNotice{ConversationID: cv.id, Stage: "save", Err: err})
+		} else {
+			cv.stored = true
+		}
+	}
 	var wake time.Time
 	for i := range c.Agents {
 		leg := &c.Agents[i]
@@ -472,7 +486,7 @@ func (e *Engine) evaluate(ctx context.Context, cv *conv, since time.Time) {
 		if err := e.state.SaveConversation(ctx, rec); err != nil {
 			e.fail(ErrorNotice{ConversationID: cv.id, Stage: "save", Err: err})
 		} else {
-			cv.dirty = false
+			cv.dirty, cv.stored = false, true
 		}
 	}
 }
