@@ -28,7 +28,9 @@ import (
 // (MarkerTag(job.Key)) go to Zendesk in one request, and the sink looks for
 // the marker before writing, so a job delivered again after a crash
 // between Zendesk's acceptance and the outbox acknowledgment writes
-// nothing. A new ticket carries the marker as its external_id too, so it
+// nothing. On a job's first delivery (cti.SyncJob.Tries == 1, counted
+// durably by the engine) nothing can have been written yet, and the sink
+// skips those reads: one write per sync. A new ticket carries the marker as its external_id too, so it
 // is found instead of created twice; a Talk Partner Edition call record
 // carries it as its external_id and is found through the ticket's voice
 // comment before the ticket is marked.
@@ -291,6 +293,13 @@ func (p *plan) record() *cti.Record {
 	return user
 }
 
+// firstTry reports whether no earlier delivery of the job can have
+// reached Zendesk: the engine counts deliveries durably before calling the
+// sink (cti.SyncJob.Tries), so on the first one the "already written?"
+// reads (marker tag, external id, call record) can be skipped. Jobs not
+// counted (Tries 0) are always checked.
+func (p *plan) firstTry() bool { return p.job.Tries == 1 }
+
 // requester is the end user a new ticket is for (0: unknown).
 func (p *plan) requester() int64 {
 	rec := p.record()
@@ -354,27 +363,31 @@ func (s *Sink) ticket(ctx context.Context, id int64) (*Ticket, error) {
 }
 
 // writeTicket adds the comment, fields and tags to ticket t in one update,
-// unless t already has the marker. The caller holds t's lock.
+// unless t already has the marker. The caller holds t's lock. On a first
+// try it writes without reading t first: a deleted ticket answers 404 and
+// a closed one 422, and both fall back below.
 func (s *Sink) writeTicket(ctx context.Context, p *plan, t *Ticket) error {
-	fresh, err := s.ticket(ctx, t.ID) // re-read under the lock
-	switch {
-	case errors.Is(err, cti.ErrNotFound):
-		p.fallback(fmt.Sprintf("Ticket #%d was deleted, so this conversation was synced to a new ticket.", t.ID), t.ID, s)
-		return s.create(ctx, p)
-	case err != nil:
-		return err
-	case fresh.HasTag(p.marker):
-		s.cfg.log.Debug("sync already in Zendesk", "conversation", p.job.ConversationID, "ticket", t.ID)
-		return nil
-	case fresh.Status == "closed":
-		p.fallback(fmt.Sprintf("Ticket #%d is closed, so this conversation was synced to a new ticket.", t.ID), t.ID, s)
-		return s.create(ctx, p)
+	if !p.firstTry() {
+		fresh, err := s.ticket(ctx, t.ID) // re-read under the lock
+		switch {
+		case errors.Is(err, cti.ErrNotFound):
+			p.fallback(fmt.Sprintf("Ticket #%d was deleted, so this conversation was synced to a new ticket.", t.ID), t.ID, s)
+			return s.create(ctx, p)
+		case err != nil:
+			return err
+		case fresh.HasTag(p.marker):
+			s.cfg.log.Debug("sync already in Zendesk", "conversation", p.job.ConversationID, "ticket", t.ID)
+			return nil
+		case fresh.Status == "closed":
+			p.fallback(fmt.Sprintf("Ticket #%d is closed, so this conversation was synced to a new ticket.", t.ID), t.ID, s)
+			return s.create(ctx, p)
+		}
 	}
 	u := TicketUpdate{CustomFields: p.fields, AdditionalTags: p.tags}
 	if body := p.body(); body != "" {
 		u.Comment = &CommentInput{Body: body, Public: p.public, AuthorID: p.author}
 	}
-	err = s.update(ctx, p, t.ID, u)
+	err := s.update(ctx, p, t.ID, u)
 	if errors.Is(err, cti.ErrNotFound) {
 		p.fallback(fmt.Sprintf("Ticket #%d was deleted, so this conversation was synced to a new ticket.", t.ID), t.ID, s)
 		return s.create(ctx, p)
@@ -462,9 +475,13 @@ func (s *Sink) create(ctx context.Context, p *plan) error {
 	if err := s.lim.Paused(ctx); err != nil {
 		return err
 	}
-	existing, err := s.zd.TicketsByExternalID(ctx, p.marker)
-	if err != nil {
-		return s.upstream(fmt.Errorf("syncmap: find ticket %s: %w", p.marker, err))
+	var existing []Ticket
+	if !p.firstTry() {
+		var err error
+		existing, err = s.zd.TicketsByExternalID(ctx, p.marker)
+		if err != nil {
+			return s.upstream(fmt.Errorf("syncmap: find ticket %s: %w", p.marker, err))
+		}
 	}
 	if len(existing) > 0 {
 		t := &existing[0]
@@ -491,7 +508,10 @@ func (s *Sink) create(ctx context.Context, p *plan) error {
 		body = cmp.Or(body, nt.Subject) // a ticket needs a first comment
 	}
 	nt.Comment = &CommentInput{Body: body, Public: p.public, AuthorID: p.author}
-	var t *Ticket
+	var (
+		t   *Ticket
+		err error
+	)
 	for try := 0; ; try++ {
 		if err := s.lim.Wait(ctx); err != nil {
 			return err
@@ -550,9 +570,11 @@ func (s *Sink) writeCall(ctx context.Context, p *plan, t *Ticket) error {
 		p.fallback(fmt.Sprintf("Ticket #%d is closed, so this call was synced to a new ticket.", t.ID), t.ID, s)
 		return s.create(ctx, p)
 	}
-	call, err := s.findCall(ctx, t.ID, p.marker)
-	if err != nil {
-		return err
+	var call *Call
+	if !p.firstTry() {
+		if call, err = s.findCall(ctx, t.ID, p.marker); err != nil {
+			return err
+		}
 	}
 	want := s.call(p, t)
 	if call == nil {
@@ -765,7 +787,7 @@ func (s *Sink) SyncBatch(ctx context.Context, jobs []*cti.SyncJob) []error {
 		s.bulk(ctx, plans, bulk, errs, single)
 	}
 	// The rest one by one, a few tickets at a time; the jobs of one ticket
-	// in job order.
+	// (or one user: their latest open ticket) in job order.
 	groups := map[string][]int{}
 	var keys []string
 	for i := range plans {
@@ -773,8 +795,8 @@ func (s *Sink) SyncBatch(ctx context.Context, jobs []*cti.SyncJob) []error {
 			continue
 		}
 		k := "job/" + strconv.Itoa(i)
-		if rec := plans[i].record(); rec != nil && rec.Kind == cti.KindTicket {
-			k = "ticket/" + strconv.FormatInt(rec.ID, 10)
+		if rec := plans[i].record(); rec != nil && rec.ID > 0 && (rec.Kind == cti.KindTicket || rec.Kind == cti.KindUser) {
+			k = string(rec.Kind) + "/" + strconv.FormatInt(rec.ID, 10)
 		}
 		if _, ok := groups[k]; !ok {
 			keys = append(keys, k)
@@ -799,9 +821,14 @@ func (s *Sink) SyncBatch(ctx context.Context, jobs []*cti.SyncJob) []error {
 // bulk writes the batchable jobs with update_many; jobs it cannot settle
 // are added to single.
 func (s *Sink) bulk(ctx context.Context, plans []*plan, bulk []int, errs []error, single map[int]bool) {
-	// Read the target tickets (show_many, 100 ids a request).
+	// Read the target tickets (show_many, 100 ids a request), except for
+	// jobs on their first try: update_many reports a deleted or closed
+	// ticket in its results, and nothing can be marked yet.
 	var ids []int64
 	for _, i := range bulk {
+		if plans[i].firstTry() {
+			continue
+		}
 		if id := plans[i].record().ID; !slices.Contains(ids, id) {
 			ids = append(ids, id)
 		}
@@ -843,6 +870,7 @@ func (s *Sink) bulk(ctx context.Context, plans []*plan, bulk []int, errs []error
 		case failed[id]:
 			single[i] = true
 			continue
+		case p.firstTry():
 		case t == nil || t.Status == "closed" && !t.HasTag(p.marker):
 			single[i] = true // deleted or closed: the fallback path
 			failed[id] = true
