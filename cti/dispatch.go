@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"strconv"
 	"sync"
 	"time"
 )
@@ -25,7 +26,7 @@ func (e *Engine) dispatchLoop(ctx, syncCtx context.Context, cancelSync context.C
 	var (
 		wg   sync.WaitGroup
 		mu   sync.Mutex
-		busy = map[string]bool{} // conversations with a delivery in flight
+		busy = map[string]bool{} // jobKeys of the deliveries in flight
 		sem  = make(chan struct{}, e.syncConc)
 		done = make(chan struct{}, 1)
 	)
@@ -51,14 +52,29 @@ func (e *Engine) dispatchLoop(ctx, syncCtx context.Context, cancelSync context.C
 		case <-e.wake:
 		case <-done:
 		}
+		// Every slot busy: reading the outbox now would only load jobs
+		// that cannot start (a durable outbox decodes each one); the
+		// delivery that frees a slot wakes the loop (done).
+		free := cap(sem) - len(sem)
+		if free == 0 {
+			t.Reset(outboxPoll)
+			continue
+		}
 		// Snapshot what is in flight before reading the outbox: a delivery
 		// that finishes in between has acked its job, so Due will not
 		// return it, and one still running is filtered out.
 		mu.Lock()
 		inflight := maps.Clone(busy)
 		mu.Unlock()
+		// Read no more than the free slots can take, plus the jobs in
+		// flight that Due returns again.
+		unit := 1
+		if e.batcher != nil {
+			unit = e.batch
+		}
+		limit := min(4*e.batch, free*unit+len(inflight))
 		now := time.Now()
-		jobs, next, err := e.outbox.Due(ctx, now, 4*e.batch)
+		jobs, next, err := e.outbox.Due(ctx, now, limit)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -67,29 +83,7 @@ func (e *Engine) dispatchLoop(ctx, syncCtx context.Context, cancelSync context.C
 			t.Reset(time.Second)
 			continue
 		}
-		// At most one job per conversation at a time, oldest first.
-		sel := jobs[:0]
-		taken := map[string]bool{}
-		for _, j := range jobs {
-			if inflight[j.ConversationID] || taken[j.ConversationID] {
-				continue
-			}
-			taken[j.ConversationID] = true
-			sel = append(sel, j)
-		}
-		var units [][]*SyncJob
-		if e.batcher != nil && len(sel) > 1 {
-			for len(sel) > 0 {
-				n := min(len(sel), e.batch)
-				units = append(units, sel[:n:n])
-				sel = sel[n:]
-			}
-		} else {
-			for _, j := range sel {
-				units = append(units, []*SyncJob{j})
-			}
-		}
-		for _, u := range units {
+		for _, u := range e.units(jobs, inflight) {
 			select {
 			case sem <- struct{}{}:
 			default:
@@ -98,7 +92,11 @@ func (e *Engine) dispatchLoop(ctx, syncCtx context.Context, cancelSync context.C
 			}
 			mu.Lock()
 			for _, j := range u {
-				busy[j.ConversationID] = true
+				conv, rec := jobKeys(j)
+				busy[conv] = true
+				if rec != "" {
+					busy[rec] = true
+				}
 			}
 			mu.Unlock()
 			wg.Add(1)
@@ -107,7 +105,9 @@ func (e *Engine) dispatchLoop(ctx, syncCtx context.Context, cancelSync context.C
 				e.deliver(syncCtx, u)
 				mu.Lock()
 				for _, j := range u {
-					delete(busy, j.ConversationID)
+					conv, rec := jobKeys(j)
+					delete(busy, conv)
+					delete(busy, rec)
 				}
 				mu.Unlock()
 				<-sem
@@ -127,17 +127,80 @@ func (e *Engine) dispatchLoop(ctx, syncCtx context.Context, cancelSync context.C
 	}
 }
 
+// jobKeys are the keys a job's delivery is ordered under: its conversation,
+// and the Zendesk record it writes to as far as the job tells (the popped
+// ticket or user; "" when none).
+func jobKeys(j *SyncJob) (conv, rec string) {
+	conv = "conversation\x00" + j.ConversationID
+	if r := j.Popped; r != nil && r.ID > 0 {
+		rec = "record\x00" + string(r.Kind) + "\x00" + strconv.FormatInt(r.ID, 10)
+	}
+	return conv, rec
+}
+
+// units picks the due jobs (oldest first) to deliver now and groups them
+// into deliveries: batches of up to e.batch jobs with a BatchSink, single
+// jobs otherwise. A conversation has at most one job in flight, and so has
+// a Zendesk record, except that the jobs of one record may share a batch
+// (a BatchSink writes a batch's jobs of one ticket in order): syncs reach
+// each ticket one after the other, oldest first. A job passed over (its
+// conversation or record busy) holds back the later jobs of both.
+func (e *Engine) units(jobs []*SyncJob, inflight map[string]bool) [][]*SyncJob {
+	var (
+		units  [][]*SyncJob
+		passed = map[string]bool{} // keys of jobs passed over
+		taken  = map[string]bool{} // conversations taken
+		unitOf = map[string]int{}  // records taken → their unit
+	)
+	for _, j := range jobs {
+		conv, rec := jobKeys(j)
+		pass := inflight[conv] || taken[conv] || passed[conv]
+		u, recTaken := -1, false
+		if rec != "" {
+			pass = pass || inflight[rec] || passed[rec]
+			u, recTaken = unitOf[rec]
+			if recTaken && (e.batcher == nil || len(units[u]) >= e.batch) {
+				pass = true
+			}
+		}
+		if pass {
+			passed[conv] = true
+			if rec != "" {
+				passed[rec] = true
+			}
+			continue
+		}
+		switch {
+		case recTaken:
+		case e.batcher != nil && len(units) > 0 && len(units[len(units)-1]) < e.batch:
+			u = len(units) - 1
+		default:
+			units = append(units, nil)
+			u = len(units) - 1
+		}
+		units[u] = append(units[u], j)
+		taken[conv] = true
+		if rec != "" {
+			unitOf[rec] = u
+		}
+	}
+	return units
+}
+
 // deliver enriches and syncs one job or one batch, then settles each job.
 func (e *Engine) deliver(ctx context.Context, jobs []*SyncJob) {
-	ready := make([]*SyncJob, 0, len(jobs))
-	for _, j := range jobs {
-		// Record the try before anything can reach Zendesk.
+	// Record each try before anything can reach Zendesk, and enrich; the
+	// jobs of a batch side by side (a durable outbox commits their puts
+	// together instead of one fsync'd transaction after the other).
+	ok := make([]bool, len(jobs))
+	parallel(len(jobs), func(i int) {
+		j := jobs[i]
 		j.Tries++
 		if err := e.outbox.Put(ctx, j); err != nil {
 			if ctx.Err() == nil {
 				e.fail(ErrorNotice{ConversationID: j.ConversationID, LegID: j.LegID, Rule: j.Rule, Stage: "outbox", Err: err})
 			}
-			continue // not delivered now: the job is still due
+			return // not delivered now: the job is still due
 		}
 		if e.enricher != nil && j.Conversation != nil {
 			if err := e.enricher.Enrich(ctx, j.Conversation); err != nil {
@@ -146,12 +209,21 @@ func (e *Engine) deliver(ctx context.Context, jobs []*SyncJob) {
 				}
 				if IsRetryable(err) && j.Attempts < e.retry.EnrichAttempts {
 					e.settle(ctx, j, fmt.Errorf("enrich: %w", err))
-					continue
+					return
 				}
 				e.fail(ErrorNotice{ConversationID: j.ConversationID, LegID: j.LegID, Rule: j.Rule, Stage: "enrich", Err: err})
 			}
 		}
-		ready = append(ready, j)
+		ok[i] = true
+	})
+	if ctx.Err() != nil {
+		return // shutting down: the jobs stay in the outbox
+	}
+	ready := make([]*SyncJob, 0, len(jobs))
+	for i, j := range jobs {
+		if ok[i] {
+			ready = append(ready, j)
+		}
 	}
 	switch {
 	case len(ready) == 0:
@@ -165,14 +237,30 @@ func (e *Engine) deliver(ctx context.Context, jobs []*SyncJob) {
 				errs[i] = err
 			}
 		}
-		for i, j := range ready {
-			e.settle(ctx, j, errs[i])
-		}
+		parallel(len(ready), func(i int) { e.settle(ctx, ready[i], errs[i]) })
 	default:
 		for _, j := range ready {
 			e.settle(ctx, j, e.sink.Sync(ctx, j))
 		}
 	}
+}
+
+// parallel runs f(0..n-1), up to 16 at a time; it returns when all have.
+func parallel(n int, f func(i int)) {
+	if n == 1 {
+		f(0)
+		return
+	}
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 16)
+	for i := range n {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			f(i)
+		})
+	}
+	wg.Wait()
 }
 
 // settle records the outcome of one delivery in the outbox.
