@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -32,6 +33,16 @@ const StoreFile = "ctikit.db"
 type Store struct {
 	db   *bolt.DB
 	path string
+
+	mu      sync.Mutex
+	pending []*write // writes waiting for the next commit
+	leading bool     // a goroutine is committing
+}
+
+// write is one update waiting to be committed.
+type write struct {
+	f    func(*bolt.Tx) error
+	done chan error
 }
 
 var (
@@ -136,17 +147,8 @@ func OpenStore(dir string, opts ...StoreOption) (s *Store, err error) {
 	}); err != nil {
 		return fail(fmt.Errorf("syncmap: init state store %s: %w", path, err))
 	}
-	db.MaxBatchDelay = batchDelay
 	return &Store{db: db, path: path}, nil
 }
-
-// batchDelay is how long a write waits for others to share its commit.
-// Every commit costs two fsyncs (a few milliseconds on most disks), so
-// with one commit per write the engine's saves, the dispatcher's puts and
-// acks would queue behind each other at a few hundred writes a second;
-// grouped, a busy engine commits them together. An idle one pays this
-// delay per write, off the pop path (a save follows the pop it records).
-const batchDelay = time.Millisecond
 
 // Path is the store's file.
 func (s *Store) Path() string { return s.path }
@@ -161,15 +163,64 @@ func (s *Store) view(ctx context.Context, f func(*bolt.Tx) error) error {
 	return s.db.View(f)
 }
 
-// update runs f in a write transaction, committed together with the
-// writes of other goroutines arriving within batchDelay (bbolt's Batch:
-// durable when it returns, like Update). f may run twice if another write
-// of its batch fails: every f here only puts and deletes keys.
+// update runs f in a write transaction and returns once it is committed.
+//
+// Writes are group-committed: a write arriving while no commit runs is
+// committed at once, alone; the writes arriving while a commit runs wait
+// for it and then share the next one. Every commit costs two fsyncs (a few
+// milliseconds on most disks): one commit per write would queue the
+// engine's saves and the dispatcher's puts and acks behind each other at a
+// few hundred writes a second, and a busy engine fell seconds behind. An
+// idle store adds no delay (unlike bbolt's Batch, which waits for company).
+// When a shared commit fails, each of its writes is retried alone, so f
+// may run more than once: every f here only puts and deletes keys.
 func (s *Store) update(ctx context.Context, f func(*bolt.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return s.db.Batch(f)
+	w := &write{f: f, done: make(chan error, 1)}
+	s.mu.Lock()
+	s.pending = append(s.pending, w)
+	lead := !s.leading
+	s.leading = true
+	s.mu.Unlock()
+	if lead {
+		s.commit()
+	}
+	return <-w.done
+}
+
+// commit commits the pending writes together; if more arrived meanwhile, a
+// new goroutine commits those, so that the caller returns after its own.
+func (s *Store) commit() {
+	s.mu.Lock()
+	ws := s.pending
+	s.pending = nil
+	s.mu.Unlock()
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		for _, w := range ws {
+			if err := w.f(tx); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil && len(ws) > 1 {
+		for _, w := range ws { // one write failed the rest: each alone
+			w.done <- s.db.Update(w.f)
+		}
+	} else {
+		for _, w := range ws {
+			w.done <- err
+		}
+	}
+	s.mu.Lock()
+	more := len(s.pending) > 0
+	s.leading = more
+	s.mu.Unlock()
+	if more {
+		go s.commit()
+	}
 }
 
 // LoadConversation implements cti.StateStore.
