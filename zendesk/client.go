@@ -61,7 +61,9 @@ type settings struct {
 
 // WithHTTPTransport sets the RoundTripper under the client's Transport
 // (proxies, TLS settings, metrics). Default: a clone of
-// http.DefaultTransport.
+// http.DefaultTransport keeping 100 idle connections to the account. A
+// RoundTripper given here should keep enough idle connections per host
+// for the load (http.DefaultTransport keeps 2).
 func WithHTTPTransport(rt http.RoundTripper) Option {
 	return func(s *settings) error {
 		if rt == nil {

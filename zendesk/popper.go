@@ -57,6 +57,8 @@ type Popper struct {
 	mu    sync.Mutex
 	users map[string]memo // identity key → created user
 	tix   map[string]memo // conversation id → created ticket
+	// sweep: the size at which each map is next swept of expired entries.
+	sweepUsers, sweepTix int
 }
 
 type memo struct {
@@ -223,7 +225,7 @@ func (p *Popper) user(ctx context.Context, req cti.PopRequest) (cti.Record, bool
 			return nil, fmt.Errorf("zendesk pop: creating user %q: %w", nu.Name, err)
 		}
 		rec := p.z.UserRecord(u)
-		p.remember(p.users, keys, rec)
+		p.remember(p.users, &p.sweepUsers, keys, rec)
 		if p.log != nil {
 			p.log.Debug("zendesk: created user", "user", u.ID, "conversation", req.Conversation.ID)
 		}
@@ -281,7 +283,7 @@ func (p *Popper) ticket(ctx context.Context, req cti.PopRequest, requesterID int
 		rec := cti.Record{Kind: cti.KindTicket, ID: tj.ID, Name: tj.Subject, Status: tj.Status,
 			RequesterID: tj.RequesterID, OrganizationID: tj.OrganizationID, UpdatedAt: tj.UpdatedAt,
 			URL: p.z.AgentURL(cti.KindTicket, tj.ID)}
-		p.remember(p.tix, key, rec)
+		p.remember(p.tix, &p.sweepTix, key, rec)
 		if p.log != nil {
 			p.log.Debug("zendesk: created ticket", "ticket", tj.ID, "conversation", conv.ID, "voice", displayed)
 		}
@@ -330,17 +332,23 @@ func (p *Popper) recall(m map[string]memo, keys []string) (cti.Record, bool) {
 	return cti.Record{}, false
 }
 
-func (p *Popper) remember(m map[string]memo, keys []string, rec cti.Record) {
+func (p *Popper) remember(m map[string]memo, sweepAt *int, keys []string, rec cti.Record) {
 	if p.ttl == 0 {
 		return
 	}
 	now := p.now()
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for k, e := range m { // drop expired entries so the maps stay small
-		if !now.Before(e.until) {
-			delete(m, k)
+	if len(m) >= *sweepAt {
+		// Drop expired entries so the map stays small; only once it has
+		// doubled since the last sweep, so that remembering stays O(1)
+		// amortized with thousands of live entries.
+		for k, e := range m {
+			if !now.Before(e.until) {
+				delete(m, k)
+			}
 		}
+		*sweepAt = max(2*len(m), 64)
 	}
 	for _, k := range keys {
 		m[k] = memo{rec: rec, until: now.Add(p.ttl)}

@@ -109,7 +109,7 @@ func (m *Metrics) Hooks() cti.Hooks {
 // around next (http.DefaultTransport when nil).
 func (m *Metrics) Transport(service string, next http.RoundTripper) http.RoundTripper {
 	if next == nil {
-		next = http.DefaultTransport
+		next = pooled
 	}
 	return roundTripper(func(r *http.Request) (*http.Response, error) {
 		start := time.Now()
@@ -123,6 +123,15 @@ func (m *Metrics) Transport(service string, next http.RoundTripper) http.RoundTr
 		return resp, err
 	})
 }
+
+// pooled is the default transport under the metrics: http.DefaultTransport
+// keeps 2 idle connections per host, far too few for one Zendesk account
+// under load (every other request would open a new connection).
+var pooled = func() http.RoundTripper {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = 100
+	return t
+}()
 
 type roundTripper func(*http.Request) (*http.Response, error)
 
