@@ -398,6 +398,7 @@ func (c *call) addIdentity(id int64) {
 	}
 	idn := Identity{ID: c.s.newID(), Type: in.Identity.Type, Value: v}
 	u.Identities = append(u.Identities, idn)
+	c.s.indexValue(v, u.ID)
 	if idn.Type == "email" && u.Email == "" {
 		u.Email = v
 	}

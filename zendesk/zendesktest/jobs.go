@@ -62,6 +62,7 @@ func (c *call) updateMany() {
 	j := &job{id: fmt.Sprintf("%032x", s.newID()), updates: updates, principal: c.principal,
 		doneAt: time.Now().Add(s.opt.jobDelay)}
 	s.jobs[j.id] = j
+	s.undone++
 	writeJSON(c.w, http.StatusOK, map[string]any{"job_status": s.jobJSON(j, "queued")})
 }
 
@@ -90,6 +91,9 @@ func (c *call) jobStatus(id string) {
 
 // settle runs the jobs that are due. Called with s.mu held.
 func (s *Server) settle(now time.Time) {
+	if s.undone == 0 {
+		return
+	}
 	for _, j := range s.jobs {
 		if j.done || now.Before(j.doneAt) {
 			continue
@@ -114,5 +118,6 @@ func (s *Server) settle(now time.Time) {
 			}
 		}
 		j.done = true
+		s.undone--
 	}
 }

@@ -308,6 +308,15 @@ type hit struct {
 // runSearch evaluates q over the searchable records. Called with s.mu held.
 func (s *Server) runSearch(q query, now time.Time) []hit {
 	var hits []hit
+	if ids, ok := s.phoneCandidates(q); ok {
+		// Only users holding one of the numbers can match: check those.
+		for _, id := range ids {
+			if u := s.users[id]; u != nil && s.searchable("user", u.ID, now) && q.matches(func(t term) bool { return s.userHolds(u, t) }) {
+				hits = append(hits, hit{"user", u.ID, u.CreatedAt, u.UpdatedAt, nil})
+			}
+		}
+		return hits
+	}
 	if q.typ == "" || q.typ == "user" {
 		for _, u := range s.users {
 			if s.searchable("user", u.ID, now) && q.matches(func(t term) bool { return s.userHolds(u, t) }) {
@@ -330,6 +339,28 @@ func (s *Server) runSearch(q query, now time.Time) []hit {
 		}
 	}
 	return hits
+}
+
+// phoneCandidates returns the users that may match a user search made of
+// phone:"…" terms only (one ORed group, how CTI lookups search), from the
+// identity index; ok is false for any other query.
+func (s *Server) phoneCandidates(q query) (ids []int64, ok bool) {
+	if q.typ != "user" || len(q.groups) != 1 {
+		return nil, false
+	}
+	for _, t := range q.groups[0] {
+		if t.key != "phone" || t.neg || t.op != ":" {
+			return nil, false
+		}
+	}
+	for _, t := range q.groups[0] {
+		for _, id := range s.byValue[t.value] {
+			if !slices.Contains(ids, id) {
+				ids = append(ids, id)
+			}
+		}
+	}
+	return ids, true
 }
 
 // sortHits orders by sort_by/sort_order (default: relevance, emulated as

@@ -89,6 +89,8 @@ type Server struct {
 	deleted  map[int64]bool
 	calls    map[int64]*Call
 	jobs     map[string]*job
+	undone   int                // jobs not yet run (settle has nothing to do at 0)
+	byValue  map[string][]int64 // identity value → users holding it (append-only)
 	idem     map[string]idemEntry
 	search   map[searchKey]time.Time // when a created record becomes searchable
 	displays []Display
@@ -198,7 +200,8 @@ func NewUnstarted(opts ...Option) *Server {
 		users: map[int64]*User{}, orgs: map[int64]*Organization{}, tickets: map[int64]*Ticket{},
 		deleted: map[int64]bool{}, calls: map[int64]*Call{}, jobs: map[string]*job{},
 		idem: map[string]idemEntry{}, search: map[searchKey]time.Time{}, rejected: map[int64]bool{},
-		creds: o.creds,
+		byValue: map[string][]int64{},
+		creds:   o.creds,
 	}
 	for email := range o.creds {
 		s.AddUser(User{Name: "API admin " + email, Email: email, Role: "admin"})

@@ -63,7 +63,19 @@ func (s *Server) addUser(u User, now time.Time) *User {
 	u.Identities = ids
 	p := &u
 	s.users[u.ID] = p
+	for _, id := range ids {
+		s.indexValue(id.Value, u.ID)
+	}
 	return p
+}
+
+// indexValue notes that user id holds an identity with value v, for
+// lookups by exact value (email, phone search) that would otherwise scan
+// every user.
+func (s *Server) indexValue(v string, id int64) {
+	if !slices.Contains(s.byValue[v], id) {
+		s.byValue[v] = append(s.byValue[v], id)
+	}
 }
 
 // AddOrganization adds an organization (searchable at once).
@@ -149,15 +161,20 @@ func (s *Server) UserByEmail(email string) (User, bool) {
 
 func (s *Server) userByEmail(email string) *User {
 	email = strings.ToLower(strings.TrimSpace(email))
-	for _, id := range s.sortedUserIDs() {
+	var found *User
+	for _, id := range s.byValue[email] { // the lowest id holding it
 		u := s.users[id]
+		if u == nil || (found != nil && found.ID < id) {
+			continue
+		}
 		for _, i := range u.Identities {
 			if i.Type == "email" && i.Value == email {
-				return u
+				found = u
+				break
 			}
 		}
 	}
-	return nil
+	return found
 }
 
 // Users returns every user, by id.
