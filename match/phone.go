@@ -124,17 +124,24 @@ func (n *Normalizer) Parse(s string) (p Phone, err error) {
 			cands = append(cands, num)
 		}
 	}
-	var best *phonenumbers.PhoneNumber
+	var (
+		best   *phonenumbers.PhoneNumber
+		region string
+		valid  bool
+	)
 	for _, c := range cands { // valid first, in order
-		if phonenumbers.IsValidNumber(c) {
-			best = c
+		// phonenumbers.IsValidNumber, keeping the region it looks up (the
+		// costliest step for a shared country code such as +1).
+		r := phonenumbers.GetRegionCodeForNumber(c)
+		if phonenumbers.IsValidNumberForRegion(c, r) {
+			best, region, valid = c, r, true
 			break
 		}
 	}
 	if best == nil {
 		for _, c := range cands {
 			if phonenumbers.IsPossibleNumber(c) {
-				best = c
+				best, region = c, phonenumbers.GetRegionCodeForNumber(c)
 				break
 			}
 		}
@@ -151,8 +158,8 @@ func (n *Normalizer) Parse(s string) (p Phone, err error) {
 	p.num = best
 	p.Extension = best.GetExtension()
 	p.CountryCode = int(best.GetCountryCode())
-	p.Region = phonenumbers.GetRegionCodeForNumber(best)
-	p.Valid = phonenumbers.IsValidNumber(best)
+	p.Region = region
+	p.Valid = valid
 	p.E164 = e164
 	return p, nil
 }
