@@ -59,6 +59,9 @@ type Options struct {
 	// ZendeskRate is the emulated account's API limit, requests a minute
 	// (default 1,000,000; Zendesk Enterprise: 700).
 	ZendeskRate int
+	// Talk writes voice and callback syncs as Talk Partner Edition call
+	// records (CTI_TALK_APP_ID), each checked to exist exactly once.
+	Talk bool
 }
 
 func (o *Options) defaults() {
@@ -128,6 +131,9 @@ type Report struct {
 	UnpoppedSample []string
 	// Details describe the conversations behind the pop findings.
 	Details []string
+	// Calls counts Talk call records of voice and callback legs (-talk):
+	// MissingCalls legs have none, DuplicateCalls more than one.
+	Calls, MissingCalls, DuplicateCalls int
 	// DuplicateUsers: customers created more than once in Zendesk.
 	DuplicateUsers int
 	Pending, Dead  int
@@ -150,6 +156,9 @@ func (r *Report) String() string {
 		r.Seed, r.Conversations, kinds(r.ByKind), r.Legs, r.Transfers, r.Kills, r.Restarts, r.Duration.Round(time.Second))
 	fmt.Fprintf(&b, "  syncs: %d legs synced exactly once, %d lost, %d synced twice; %d sync comments, %d duplicate; outbox pending %d, dead %d\n",
 		r.Synced, r.Lost, r.DuplicateSyncs, r.SyncComments, r.DuplicateComments, r.Pending, r.Dead)
+	if r.Calls > 0 || r.MissingCalls > 0 {
+		fmt.Fprintf(&b, "  talk: %d call records, %d voice legs without one, %d duplicates\n", r.Calls, r.MissingCalls, r.DuplicateCalls)
+	}
 	fmt.Fprintf(&b, "  pops: %d displays, %d duplicate, %d legs never popped; %d customers created twice; %d conversations wholly inside a downtime\n",
 		r.Pops, r.DuplicatePops, r.UnpoppedLegs, r.DuplicateUsers, r.Unobservable)
 	if r.Lost > 0 {
@@ -199,6 +208,10 @@ type played struct {
 }
 
 type window struct{ from, to time.Time }
+
+// talkApp is the Talk Partner Edition app id the soak's server writes call
+// records with (-talk).
+const talkApp = 777
 
 type harness struct {
 	o     Options
@@ -447,6 +460,9 @@ func (h *harness) startChild(ctx context.Context) (*child, error) {
 		"CTI_LISTEN=127.0.0.1:0",
 		"CTI_PHONE_REGION=US",
 		"CTI_LOG_LEVEL=" + h.o.LogLevel,
+	}
+	if h.o.Talk {
+		cmd.Env = append(cmd.Env, "CTI_TALK_APP_ID="+strconv.Itoa(talkApp))
 	}
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -823,6 +839,14 @@ func (h *harness) check() {
 	r.Kills, r.Restarts = h.kills, h.restarts
 	r.Conversations = len(h.convs)
 	markers := h.markers()
+	var lost []*played
+	calls := map[string]int{} // marker → Talk call records
+	for _, c := range h.z.Calls() {
+		if ext, _ := c.Fields["external_id"].(string); ext != "" {
+			calls[ext]++
+			r.Calls++
+		}
+	}
 	comments := map[string]int{} // conversation id → sync comments
 	tickets := h.z.Tickets()
 	for _, tk := range tickets {
@@ -852,6 +876,7 @@ func (h *harness) check() {
 				if len(r.LostSample) < 10 {
 					r.LostSample = append(r.LostSample, p.id+"/"+l+" ("+p.kind+")")
 				}
+				lost = append(lost, p)
 			default:
 				r.DuplicateSyncs++
 			}
@@ -860,6 +885,16 @@ func (h *harness) check() {
 		r.SyncComments += n
 		if n > len(p.legs) {
 			r.DuplicateComments += n - len(p.legs)
+		}
+		if h.o.Talk && (p.kind == "voice" || p.kind == "callback") {
+			for _, l := range p.legs {
+				switch n := calls[syncmap.MarkerTag(cti.JobKey(p.id, l))]; {
+				case n == 0:
+					r.MissingCalls++
+				case n > 1:
+					r.DuplicateCalls += n - 1
+				}
+			}
 		}
 	}
 	// Pops: every customer is unique to its conversation, so a display
@@ -913,6 +948,9 @@ func (h *harness) check() {
 		r.Details = append(r.Details, fmt.Sprintf("%s %s legs to agents %v, lasted %v; pops: %v; server down: %v",
 			p.id, p.kind, agents, p.end.Sub(p.start).Round(time.Millisecond), shown[p], downs))
 	}
+	for _, p := range lost {
+		detail(p)
+	}
 	r.UnpoppedByKind = map[string]int{}
 	for _, p := range h.convs {
 		for _, a := range p.agents {
@@ -954,6 +992,12 @@ func (h *harness) check() {
 	}
 	if r.DuplicateComments > 0 {
 		h.problem("%d duplicate sync comments", r.DuplicateComments)
+	}
+	if r.MissingCalls > 0 {
+		h.problem("%d voice legs without their Talk call record", r.MissingCalls)
+	}
+	if r.DuplicateCalls > 0 {
+		h.problem("%d duplicate Talk call records", r.DuplicateCalls)
 	}
 	if r.DuplicatePops > 0 {
 		h.problem("%d duplicate pops", r.DuplicatePops)
