@@ -1,0 +1,249 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"text/tabwriter"
+	"time"
+
+	"github.com/cxplay/ctikit/zendesk"
+)
+
+// latency is figure 2: pop latency with many conversations in flight,
+// against the floor.
+//
+// Calls for the four strategies (one queue each, in turn) arrive at
+// inflight/hold per second and each stays up for hold (ringing 1 s, then
+// talking), so that about inflight conversations are in flight once the
+// first hold has passed; the calls arriving during the second hold are
+// measured: from the moment the source read the alerting update off the
+// websocket (the snapshot's ObservedAt, reported by the engine's pop
+// hook) to the moment the display request (or the voice ticket creation
+// that displays) arrived at the Zendesk emulator. The floor is the
+// strategy's sequential round trips before that request × the emulator's
+// delay. What is above the floor is split into the time the emulator held
+// the requests beyond its delay (timer overshoot, its own processing
+// under its one lock) and the rest (ctikit, both HTTP stacks, the
+// scheduler, the garbage collector). Rate limits are off (no Zendesk
+// plan allows the stress setting's request rate; this measures ctikit,
+// not the plan).
+func (r *runner) latency(ctx context.Context) error {
+	w := newWorld(r.c.agents, r.c.latency)
+	defer w.close()
+	w.z.SetRateLimit(1<<30, time.Minute)
+	w.z.SetTicketUpdateLimit(1<<30, time.Minute)
+	sts := strategies()
+	tr := newTracker()
+	st, err := w.start(ctx, stackOptions{rules: w.rulesFor(sts...), batch: true,
+		updates: zendesk.Budget{Limit: 1 << 30, Per: time.Minute},
+		store:   r.c.store, dir: r.storeDir(), hooks: tr.hooks(), log: r.log})
+	if err != nil {
+		return err
+	}
+	defer st.stop()
+
+	rate := float64(r.c.inflight) / r.c.hold.Seconds()
+	fmt.Fprintf(r.out, "Figure 2: pop latency (alerting update read → display request at Zendesk), %d conversations in flight\n", r.c.inflight)
+	fmt.Fprintf(r.out, "  %.0f calls/s over the four strategies, each up %v; measured: the calls arriving once %d are in flight; Zendesk delay %v per request\n",
+		rate, r.c.hold, r.c.inflight, r.c.latency)
+	res, err := r.latencyRun(ctx, w, tr, sts)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(r.out, 2, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "strategy\tpops\tin flight\tfloor\tp50\tp99\tmax\tp50/floor\tp99/floor\tp99-floor\tctikit p50/p99\temulator p50/p99\t\n")
+	for i, s := range sts {
+		res := res[i]
+		floor := time.Duration(s.floorRTs) * r.c.latency
+		p50, p99, mx := pct(res.lat, 50), pct(res.lat, 99), pct(res.lat, 100)
+		fmt.Fprintf(tw, "%s\t%d\t%d–%d\t%v\t%v\t%v\t%v\t%.3f\t%.3f\t%v\t%v / %v\t%v / %v\t\n", s.name, len(res.lat), res.minFlight, res.maxFlight,
+			floor, rd(p50), rd(p99), rd(mx), float64(p50)/float64(floor), float64(p99)/float64(floor), rd(p99-floor),
+			rd(pct(res.own, 50)), rd(pct(res.own, 99)), rd(pct(res.emu, 50)), rd(pct(res.emu, 99)))
+		if r.c.verbose {
+			fmt.Fprintf(tw, "  read → first request p50/p99 %v / %v\t\t\t\t\t\t\t\t\t\t\t\t\n", rd(pct(res.pre, 50)), rd(pct(res.pre, 99)))
+		}
+		if res.missing > 0 {
+			fmt.Fprintf(tw, "  (%d measured calls without a display)\t\t\t\t\t\t\t\t\t\t\t\t\n", res.missing)
+		}
+	}
+	tw.Flush()
+	fmt.Fprintln(r.out)
+	return nil
+}
+
+func rd(d time.Duration) time.Duration { return d.Round(10 * time.Microsecond) }
+
+func pct(ds []time.Duration, p int) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	i := (len(s)*p + 99) / 100
+	return s[max(0, min(len(s)-1, i-1))]
+}
+
+type latencyResult struct {
+	lat                  []time.Duration // read → display request arrived
+	own                  []time.Duration // of which outside the emulator: ctikit, HTTP, scheduling
+	emu                  []time.Duration // of which inside the emulator beyond the delay (timer overshoot, processing)
+	pre                  []time.Duration // update read → first Zendesk request arrived
+	minFlight, maxFlight int
+	missing              int
+}
+
+var (
+	phoneInQuery = regexp.MustCompile(`%2B(\d{6,15})|\+(\d{6,15})`)
+	idInPath     = regexp.MustCompile(`/(users|tickets)/(\d+)`)
+)
+
+// attribute finds, for each measured call, the Zendesk requests made for
+// its customer up to the display (search, open tickets, user creation,
+// the display or the voice ticket that displays) and splits the time from
+// the alerting update to the display's arrival into the floor, the time
+// the emulator held the requests beyond the delay, and the rest.
+func (r *runner) attribute(w *world, sts []strategy, calls []*call, kind []int, tr *tracker, from time.Time, res []latencyResult) {
+	timed := w.takeTimed()
+	w.z.ResetRequests()
+	users := map[int64]string{} // user id → phone
+	for _, u := range w.z.Users() {
+		if u.Phone != "" {
+			users[u.ID] = u.Phone
+		}
+	}
+	ticketUser := map[int64]int64{}
+	for _, t := range w.z.Tickets() {
+		ticketUser[t.ID] = t.RequesterID
+	}
+	type hop struct {
+		q       timedRequest
+		display bool
+	}
+	byPhone := map[string][]hop{}
+	for _, q := range timed {
+		route := strings.TrimSuffix(strings.TrimPrefix(q.path, "/api/v2"), ".json")
+		phone, display := "", false
+		switch {
+		case q.method == "GET" && route == "/search":
+			if m := phoneInQuery.FindStringSubmatch(q.query); m != nil {
+				phone = "+" + m[1] + m[2]
+			}
+		case q.method == "POST" && route == "/users":
+			if m := phoneInQuery.FindStringSubmatch(string(q.body)); m != nil {
+				phone = "+" + m[1] + m[2]
+			}
+		case q.method == "POST" && route == "/channels/voice/tickets":
+			var body struct {
+				Ticket struct {
+					RequesterID int64 `json:"requester_id"`
+				} `json:"ticket"`
+			}
+			if json.Unmarshal(q.body, &body) == nil {
+				phone, display = users[body.Ticket.RequesterID], true
+			}
+		case q.method == "POST" && strings.HasPrefix(route, "/channels/voice/agents/"):
+			m := idInPath.FindAllStringSubmatch(route, -1)
+			if len(m) == 1 {
+				id, _ := strconv.ParseInt(m[0][2], 10, 64)
+				if m[0][1] == "tickets" {
+					id = ticketUser[id]
+				}
+				phone, display = users[id], true
+			}
+		case q.method == "GET" && strings.HasSuffix(route, "/tickets/requested"):
+			if m := idInPath.FindStringSubmatch(route); m != nil {
+				id, _ := strconv.ParseInt(m[2], 10, 64)
+				phone = users[id]
+			}
+		}
+		if phone != "" {
+			byPhone[phone] = append(byPhone[phone], hop{q, display})
+		}
+	}
+	d := r.c.latency
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	for i, c := range calls {
+		if c.alertedAt.Before(from) {
+			continue
+		}
+		res := &res[kind[i]]
+		floor := time.Duration(sts[kind[i]].floorRTs) * d
+		p, ok := tr.pops[c.id]
+		hops := byPhone[c.cust.phone]
+		slices.SortFunc(hops, func(a, b hop) int { return a.q.arrived.Compare(b.q.arrived) })
+		di := slices.IndexFunc(hops, func(h hop) bool { return h.display })
+		if !ok || p.err != nil || di < 0 {
+			res.missing++
+			continue
+		}
+		total := hops[di].q.arrived.Sub(p.received)
+		var held time.Duration
+		for _, h := range hops[:di] {
+			held += h.q.answered.Sub(h.q.arrived)
+		}
+		emu := held - time.Duration(di)*d
+		res.lat = append(res.lat, total)
+		res.emu = append(res.emu, emu)
+		res.own = append(res.own, total-floor-emu)
+		res.pre = append(res.pre, hops[0].q.arrived.Sub(p.received))
+	}
+}
+
+func (r *runner) latencyRun(ctx context.Context, w *world, tr *tracker, sts []strategy) ([]latencyResult, error) {
+	total := 2 * r.c.inflight
+	custs := make([][]customer, len(sts))
+	for i, s := range sts {
+		custs[i] = w.customers(s, (total+len(sts)-1)/len(sts))
+	}
+	gap := time.Duration(float64(r.c.hold) / float64(r.c.inflight))
+	var (
+		wg       sync.WaitGroup
+		inflight atomic.Int64
+		minF     = 1 << 30
+		maxF     int
+	)
+	calls := make([]*call, total)
+	kind := make([]int, total)
+	start := time.Now()
+	measureFrom := start.Add(r.c.hold)
+	for i := range total {
+		// Pace arrivals on the clock (not on sleeps, which drift).
+		if d := time.Until(start.Add(time.Duration(i) * gap)); d > 0 && !sleep(ctx, d) {
+			return nil, ctx.Err()
+		}
+		k := i % len(sts)
+		c := &call{cust: custs[k][i/len(sts)], queue: sts[k].queue, agent: w.agents[i%len(w.agents)],
+			ring: time.Second, talk: r.c.hold - time.Second, ivr: r.c.ivr}
+		calls[i], kind[i] = c, k
+		n := int(inflight.Add(1))
+		if time.Now().After(measureFrom) {
+			minF, maxF = min(minF, n), max(maxF, n)
+		}
+		wg.Go(func() {
+			defer inflight.Add(-1)
+			w.play(ctx, c, nil)
+		})
+	}
+	wg.Wait()
+	ids := make([]string, len(calls))
+	for i, c := range calls {
+		ids[i] = c.id
+	}
+	if err := tr.waitSynced(ctx, ids, 2*time.Minute); err != nil {
+		return nil, err
+	}
+	res := make([]latencyResult, len(sts))
+	for i := range res {
+		res[i].minFlight, res[i].maxFlight = minF, maxF
+	}
+	r.attribute(w, sts, calls, kind, tr, measureFrom, res)
+	return res, nil
+}

@@ -1,0 +1,160 @@
+// Command loadtest drives the real ctikit engine and adapters (genesys
+// Source over the Genesys emulator's websocket, zendesk client, match,
+// popup, syncmap sink, memory or bbolt store; wired as
+// examples/server/app.go does) against the Genesys and Zendesk emulators,
+// and prints the figures of BENCHMARKS.md:
+//
+//  1. Zendesk calls per conversation, per pop-up strategy, against each
+//     strategy's floor, for first-time callers and for a mix where 30% of
+//     the conversations are callers calling again within the match cache
+//     TTL;
+//  2. pop latency with many conversations in flight, against the floor
+//     (the strategy's sequential Zendesk round trips × the injected
+//     delay);
+//  5. sync throughput under Zendesk's Update Ticket limit, batching
+//     (update_many) against one update per conversation, with time scaled.
+//
+// Run it with the defaults (under two minutes on two cores):
+//
+//	go run ./examples/loadtest
+//
+// -h lists the knobs (sizes, the injected delay, the time scale, the store).
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime"
+	"runtime/pprof"
+	"runtime/trace"
+	"strings"
+	"time"
+)
+
+type config struct {
+	phases   string
+	latency  time.Duration
+	agents   int
+	callers  int
+	inflight int
+	hold     time.Duration
+	syncN    int
+	singleN  int
+	perTick  int
+	scale    float64
+	store    string
+	verbose  bool
+	// batchCalls lets the calls phase batch syncs (update_many) as
+	// deployed; off, each conversation pays its own write.
+	batchCalls bool
+	cpuprofile string
+	trace      string
+	ivr        time.Duration
+}
+
+func main() {
+	var c config
+	flag.StringVar(&c.phases, "phases", "calls,latency,sync", "phases to run: calls (figure 1), latency (figure 2), sync (figure 5)")
+	flag.DurationVar(&c.latency, "latency", 20*time.Millisecond, "round-trip delay the Zendesk emulator adds to every request")
+	flag.IntVar(&c.agents, "agents", 200, "agents (Genesys users mapped to Zendesk agents)")
+	flag.IntVar(&c.callers, "callers", 140, "calls: first-time callers per strategy (then 3/7 as many repeat calls: 30% of the mix)")
+	flag.IntVar(&c.inflight, "inflight", 1000, "latency: conversations in flight (steady state)")
+	flag.DurationVar(&c.hold, "hold", 15*time.Second, "latency: how long each conversation stays up (arrival rate = inflight/hold)")
+	flag.DurationVar(&c.ivr, "ivr", 30*time.Millisecond, "latency: time in IVR and queue before the call rings an agent (0: the first update the engine sees is the ringing one)")
+	flag.IntVar(&c.syncN, "sync", 2000, "sync: conversations synced with batching")
+	flag.IntVar(&c.singleN, "single", 200, "sync: conversations synced one update each")
+	flag.IntVar(&c.perTick, "limit", 100, "sync: the Update Ticket limit per scaled minute")
+	flag.Float64Var(&c.scale, "scale", 10, "sync: time scale (10: Zendesk's per-minute limit applies per 6 s)")
+	flag.StringVar(&c.store, "store", "bolt", "store: bolt (durable, as in production) or memory")
+	flag.BoolVar(&c.batchCalls, "batch-calls", true, "calls: the sink batches (update_many) when several syncs are due together, as deployed; false: one update each")
+	flag.StringVar(&c.cpuprofile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
+	flag.StringVar(&c.trace, "trace", "", "write an execution trace of the whole run to this file")
+	flag.BoolVar(&c.verbose, "v", false, "log the engine at debug level to stderr")
+	flag.Parse()
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer cancel()
+	if c.cpuprofile != "" {
+		f, err := os.Create(c.cpuprofile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "loadtest:", err)
+			os.Exit(1)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(os.Stderr, "loadtest:", err)
+			os.Exit(1)
+		}
+		defer pprof.StopCPUProfile()
+	}
+	if c.trace != "" {
+		f, err := os.Create(c.trace)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "loadtest:", err)
+			os.Exit(1)
+		}
+		if err := trace.Start(f); err != nil {
+			fmt.Fprintln(os.Stderr, "loadtest:", err)
+			os.Exit(1)
+		}
+		defer trace.Stop()
+	}
+	if err := run(ctx, c, os.Stdout); err != nil {
+		trace.Stop()
+		pprof.StopCPUProfile()
+		fmt.Fprintln(os.Stderr, "loadtest:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, c config, out io.Writer) error {
+	start := time.Now()
+	log := slog.New(slog.DiscardHandler)
+	if c.verbose {
+		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	fmt.Fprintf(out, "ctikit load test: %s, GOMAXPROCS=%d, Zendesk delay %v, store %s\n\n",
+		runtime.Version(), runtime.GOMAXPROCS(0), c.latency, c.store)
+	dir, err := os.MkdirTemp("", "ctikit-loadtest-*")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	r := &runner{c: c, out: out, log: log, dir: dir}
+	for _, p := range strings.Split(c.phases, ",") {
+		var err error
+		switch strings.TrimSpace(p) {
+		case "calls":
+			err = r.calls(ctx)
+		case "latency":
+			err = r.latency(ctx)
+		case "sync":
+			err = r.sync(ctx)
+		case "":
+		default:
+			err = fmt.Errorf("unknown phase %q", p)
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", p, err)
+		}
+	}
+	fmt.Fprintf(out, "total %v\n", time.Since(start).Round(100*time.Millisecond))
+	return nil
+}
+
+type runner struct {
+	c   config
+	out io.Writer
+	log *slog.Logger
+	dir string
+	n   int
+}
+
+// storeDir is a fresh bbolt directory per engine.
+func (r *runner) storeDir() string {
+	r.n++
+	return fmt.Sprintf("%s/state-%d", r.dir, r.n)
+}

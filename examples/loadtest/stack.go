@@ -1,0 +1,271 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"time"
+
+	"github.com/cxplay/ctikit/cti"
+	"github.com/cxplay/ctikit/genesys"
+	gt "github.com/cxplay/ctikit/genesys/genesystest"
+	"github.com/cxplay/ctikit/match"
+	"github.com/cxplay/ctikit/popup"
+	"github.com/cxplay/ctikit/syncmap"
+	"github.com/cxplay/ctikit/zendesk"
+	"github.com/cxplay/ctikit/zendesk/zendesktest"
+)
+
+// world is the two emulators and what they were seeded with.
+type world struct {
+	g      *gt.Server
+	z      *zendesktest.Server
+	zsrv   *httptest.Server
+	agents []agent // Genesys user ↔ Zendesk agent
+	queues map[string]string
+
+	mu    sync.Mutex
+	timed []timedRequest // every Zendesk request, with when it arrived and was answered
+}
+
+// timedRequest is one request to the Zendesk emulator as its listener saw
+// it: arrival (before the injected delay) and the moment the answer was
+// written.
+type timedRequest struct {
+	method, path, query string
+	body                []byte
+	arrived, answered   time.Time
+}
+
+// ServeHTTP times every request around the emulator.
+func (w *world) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
+	arrived := time.Now()
+	body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	w.z.ServeHTTP(rw, r)
+	tr := timedRequest{method: r.Method, path: r.URL.Path, query: r.URL.RawQuery, arrived: arrived, answered: time.Now()}
+	if r.Method == http.MethodPost {
+		tr.body = body
+	}
+	w.mu.Lock()
+	w.timed = append(w.timed, tr)
+	w.mu.Unlock()
+}
+
+// takeTimed returns the requests timed so far and forgets them.
+func (w *world) takeTimed() []timedRequest {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	t := w.timed
+	w.timed = nil
+	return t
+}
+
+type agent struct {
+	genesysID string
+	email     string
+	zendeskID int64
+}
+
+// stackOptions says how one engine is built.
+type stackOptions struct {
+	rules *cti.Rules
+	// batch: the sink is used as a cti.BatchSink (update_many); false
+	// hides SyncBatch so that every sync is its own update.
+	batch bool
+	// updates is the Update Ticket budget (client transport and sink).
+	updates zendesk.Budget
+	store   string // memory | bolt
+	dir     string // bolt directory
+	hooks   cti.Hooks
+	log     *slog.Logger
+	// gate, when set, holds every delivery to the sink until it is closed
+	// (to build a backlog).
+	gate <-chan struct{}
+}
+
+// stack is one running engine wired as examples/server/app.go Build does:
+// genesys client, enricher and source; zendesk client, directory, cached
+// matcher, popup strategy, deduplicating popper, syncmap sink; a store.
+type stack struct {
+	eng    *cti.Engine
+	src    *genesys.Source
+	zc     *zendesk.Client
+	dir    *zendesk.Directory
+	store  cti.Store
+	cancel context.CancelFunc
+	done   chan error
+	closer func() error
+}
+
+func (w *world) start(ctx context.Context, o stackOptions) (*stack, error) {
+	log := o.log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &stack{done: make(chan error, 1), closer: func() error { return nil }}
+	switch o.store {
+	case "bolt":
+		st, err := syncmap.OpenStore(o.dir)
+		if err != nil {
+			return nil, err
+		}
+		s.store, s.closer = st, st.Close
+	default:
+		s.store = cti.NewMemoryStore()
+	}
+	// Genesys: the emulator answers at once; the client's own API pacing
+	// is lifted so that it does not shape the load.
+	gc, err := genesys.NewClient(genesys.Config{ClientID: w.g.ClientID, ClientSecret: w.g.ClientSecret, APIURL: w.g.URL, LoginURL: w.g.URL},
+		genesys.WithRateLimits(600000, 6000, 1000), genesys.WithClientLogger(log))
+	if err != nil {
+		return nil, err
+	}
+	norm, err := match.NewNormalizer("US")
+	if err != nil {
+		return nil, err
+	}
+	enr, err := genesys.NewEnricher(gc, genesys.WithEnrichLogger(log))
+	if err != nil {
+		return nil, err
+	}
+	src, err := genesys.NewSource(gc, genesys.WithSubscribe(o.rules.Subscribe), genesys.WithPhoneNormalizer(norm.Normalize),
+		genesys.WithEnricher(enr), genesys.WithLogger(log))
+	if err != nil {
+		return nil, err
+	}
+	s.src = src
+
+	zopts := []zendesk.Option{zendesk.WithLogger(log)}
+	if o.updates.Limit > 0 {
+		zopts = append(zopts, zendesk.WithTicketUpdateBudget(o.updates.Limit, o.updates.Per))
+	}
+	zc, err := zendesk.New(zendesk.Config{URL: w.z.URL, Email: zendesktest.DefaultEmail, APIToken: zendesktest.DefaultAPIToken}, zopts...)
+	if err != nil {
+		return nil, err
+	}
+	s.zc = zc
+	dir, err := zendesk.NewDirectory(zc, nil, zendesk.WithDirectoryLogger(log))
+	if err != nil {
+		return nil, err
+	}
+	s.dir = dir
+	zm, err := match.NewZendesk(zc.Searcher(), match.WithNormalizer(norm), match.WithLogger(log))
+	if err != nil {
+		return nil, err
+	}
+	matcher := match.Chain(match.Log(log), match.Cache(match.CacheOptions{}))(zm)
+	strategy := popup.Strategy{}
+	zp, err := zendesk.NewPopper(zc, zendesk.WithPopperLogger(log))
+	if err != nil {
+		return nil, err
+	}
+	popper := popup.Dedupe(zp, popup.DedupeOptions{Strategy: strategy})
+	sinkOpts := []syncmap.Option{syncmap.WithLogger(log)}
+	if o.updates.Limit > 0 {
+		perMinute := int(float64(o.updates.Limit) * float64(time.Minute) / float64(o.updates.Per))
+		sinkOpts = append(sinkOpts, syncmap.WithUpdateRate(perMinute, 10))
+	}
+	sink, err := syncmap.NewSink(zc, o.rules, sinkOpts...)
+	if err != nil {
+		return nil, err
+	}
+	var sk cti.Sink = sink
+	switch {
+	case !o.batch:
+		sk = cti.SinkFunc(sink.Sync) // one update per conversation
+		if o.gate != nil {
+			sk = gatedSink{o.gate, sk}
+		}
+	case o.gate != nil:
+		sk = gatedBatch{gatedSink{o.gate, sink}, sink}
+	}
+	eng, err := cti.NewEngine(src, o.rules, cti.WithMatcher(matcher), cti.WithStrategy(strategy), cti.WithPopper(popper),
+		cti.WithDirectory(dir), cti.WithSink(sk), cti.WithStore(s.store), cti.WithHooks(o.hooks), cti.WithLogger(log))
+	if err != nil {
+		return nil, err
+	}
+	s.eng = eng
+	ctx, s.cancel = context.WithCancel(ctx)
+	go func() {
+		err := eng.Run(ctx)
+		gc.Close()
+		s.done <- err
+	}()
+	// Ready: the websockets are up and every agent is known to the
+	// directory (warm agent cache).
+	deadline := time.Now().Add(20 * time.Second)
+	for src.Ready() != nil {
+		if time.Now().After(deadline) {
+			s.stop()
+			return nil, fmt.Errorf("genesys source not ready: %w", src.Ready())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, len(w.agents))
+	for i, a := range w.agents {
+		wg.Go(func() {
+			_, errs[i] = dir.Agent(ctx, &cti.AgentLeg{UserID: a.genesysID, Email: a.email})
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		s.stop()
+		return nil, fmt.Errorf("warming the agent directory: %w", err)
+	}
+	return s, nil
+}
+
+// gatedSink holds deliveries until its gate is closed.
+type gatedSink struct {
+	gate <-chan struct{}
+	cti.Sink
+}
+
+func (g gatedSink) wait(ctx context.Context) error {
+	select {
+	case <-g.gate:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (g gatedSink) Sync(ctx context.Context, j *cti.SyncJob) error {
+	if err := g.wait(ctx); err != nil {
+		return err
+	}
+	return g.Sink.Sync(ctx, j)
+}
+
+type gatedBatch struct {
+	gatedSink
+	b cti.BatchSink
+}
+
+func (g gatedBatch) SyncBatch(ctx context.Context, jobs []*cti.SyncJob) []error {
+	if err := g.wait(ctx); err != nil {
+		errs := make([]error, len(jobs))
+		for i := range errs {
+			errs[i] = err
+		}
+		return errs
+	}
+	return g.b.SyncBatch(ctx, jobs)
+}
+
+func (s *stack) stop() error {
+	s.cancel()
+	err := <-s.done
+	if cerr := s.closer(); err == nil {
+		err = cerr
+	}
+	return err
+}
