@@ -804,6 +804,13 @@ func (e *Engine) enqueue(ctx context.Context, cv *conv, leg *AgentLeg, lr *LegRe
 			lr.Agent = &a
 		}
 	}
+	// A leg that ended before its pop (or a rule that pops nothing) still
+	// needs the customer for the sync: identify now if nobody did.
+	if !cv.rec.Identified && e.matcher != nil && len(rule.Identify) > 0 {
+		if _, _, err := e.cachedIdentify(ctx, cv, rule); err != nil {
+			e.fail(ErrorNotice{ConversationID: cv.id, LegID: leg.ID, Rule: rule.Name, Stage: "match", Err: err})
+		}
+	}
 	popped := lr.Popped
 	if popped == nil {
 		popped = cv.rec.Resolved

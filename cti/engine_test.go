@@ -406,6 +406,12 @@ func TestEngineOutOfOrder(t *testing.T) {
 		synctest.Wait()
 		assert.Len(t, r.popper.Calls(), 1, "no pop for a leg already over")
 		assert.Equal(t, []string{"c1/l1", "c2/l1"}, r.sink.Keys())
+		for _, j := range r.sink.Jobs() {
+			if j.ConversationID == "c2" {
+				require.Len(t, j.Candidates, 1, "the customer is identified for the sync even without a pop")
+				assert.Equal(t, int64(1), j.Candidates[0].ID)
+			}
+		}
 		require.NoError(t, r.stop())
 	})
 }
