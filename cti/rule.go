@@ -69,7 +69,7 @@ type SyncTicket string
 
 // Sync targets.
 const (
-	SyncPopped     SyncTicket = "popped"      // the popped (or agent-picked) record's ticket
+	SyncPopped     SyncTicket = "popped"      // the popped (or agent-picked) ticket; a popped user gets a new ticket
 	SyncLatestOpen SyncTicket = "latest_open" // the customer's most recently updated unsolved ticket
 	SyncNew        SyncTicket = "new"         // a new ticket
 )

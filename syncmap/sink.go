@@ -256,12 +256,12 @@ func (s *Sink) target(ctx context.Context, p *plan) (*Ticket, error) {
 		}
 		return s.latestOpen(ctx, p, requester)
 	}
-	// popped (the default)
-	if rec == nil || rec.Kind == cti.KindOrganization {
+	// popped (the default): the popped ticket. When the agent saw a user
+	// (popup: user), the conversation gets a new ticket for them, as
+	// Zendesk Talk does per call; sync.ticket latest_open appends to their
+	// latest open ticket instead.
+	if rec == nil || rec.Kind != cti.KindTicket {
 		return nil, nil
-	}
-	if rec.Kind == cti.KindUser {
-		return s.latestOpen(ctx, p, rec.ID)
 	}
 	// The writer reads it (deleted, closed, already marked).
 	return &Ticket{ID: rec.ID, RequesterID: rec.RequesterID}, nil

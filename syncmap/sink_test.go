@@ -143,9 +143,13 @@ func TestSinkLatestOpenAndNew(t *testing.T) {
 	if len(f.Comments(older)) != 0 || len(f.Comments(newer)) != 1 || !f.Comments(newer)[0].Public {
 		t.Fatalf("latest_open wrote to the wrong ticket: older %d, newer %d comments", len(f.Comments(older)), len(f.Comments(newer)))
 	}
-	// popped user with no open ticket: a new ticket for them.
-	if err := s.Sync(context.Background(), voiceJob("c2", "popped", userRec(502))); err != nil {
+	// popped user (popup: user): a new ticket for them, even when they
+	// have an open one (latest_open is the rule option for that).
+	if err := s.Sync(context.Background(), voiceJob("c2", "popped", userRec(requesterID))); err != nil {
 		t.Fatal(err)
+	}
+	if len(f.Comments(newer)) != 1 {
+		t.Fatalf("popped user: wrote to their open ticket (%d comments), want a new ticket", len(f.Comments(newer)))
 	}
 	// new: always a new ticket, found again by external id on redelivery.
 	job := voiceJob("c3", "new", ticketRec(older))
@@ -159,7 +163,7 @@ func TestSinkLatestOpenAndNew(t *testing.T) {
 		t.Fatalf("%d tickets, want 3 + 2 new", len(ids))
 	}
 	forUser := f.Get(ids[3])
-	if forUser.RequesterID != 502 || forUser.AssigneeID != agentID || forUser.ExternalID != syncmap.MarkerTag(cti.JobKey("c2", "l1")) {
+	if forUser.RequesterID != requesterID || forUser.AssigneeID != agentID || forUser.ExternalID != syncmap.MarkerTag(cti.JobKey("c2", "l1")) {
 		t.Fatalf("new ticket for the popped user = %+v", forUser)
 	}
 	if got := f.Get(ids[4]); got.RequesterID != requesterID || len(f.Comments(ids[4])) != 1 {
