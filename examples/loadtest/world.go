@@ -46,7 +46,7 @@ func strategies() []strategy {
 	}
 	return []strategy{
 		{name: stUser, queue: qUser, rule: rule("user", qUser, cti.PopupUser, cti.NoMatchNothing), known: true, open: true,
-			floorCalls: 4, floorRTs: 1, why: "search, display user; sync: the user's latest open ticket (read), comment (write)"},
+			floorCalls: 3, floorRTs: 1, why: "search, display user; sync: new ticket with the comment (write)"},
 		{name: stLatest, queue: qLatest, rule: rule("latest", qLatest, cti.PopupTicketLatestOpen, cti.NoMatchNothing), known: true, open: true,
 			floorCalls: 4, floorRTs: 2, why: "search, open tickets, display ticket; sync: comment (write)"},
 		{name: stNew, queue: qNew, rule: rule("new", qNew, cti.PopupTicketNew, cti.NoMatchNothing), known: true,
