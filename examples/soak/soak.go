@@ -128,6 +128,10 @@ type Report struct {
 	// pairs displayed more than once (every customer is unique to one
 	// conversation, so a repeat is a second pop of one leg).
 	Pops, DuplicatePops int
+	// CrashRepops are second displays of a leg with a kill in between:
+	// displayed, then killed before the leg's state was saved (at most
+	// once is not guaranteed across a crash in that window).
+	CrashRepops int
 	// UnpoppedLegs are legs no display was seen for (a leg may end before
 	// its pop, e.g. when the server was down throughout).
 	UnpoppedLegs   int
@@ -166,8 +170,8 @@ func (r *Report) String() string {
 	if r.Calls > 0 || r.MissingCalls > 0 {
 		fmt.Fprintf(&b, "  talk: %d call records, %d voice legs without one, %d duplicates\n", r.Calls, r.MissingCalls, r.DuplicateCalls)
 	}
-	fmt.Fprintf(&b, "  pops: %d displays, %d duplicate, %d legs never popped; %d customers created twice; %d conversations wholly inside a downtime\n",
-		r.Pops, r.DuplicatePops, r.UnpoppedLegs, r.DuplicateUsers, r.Unobservable)
+	fmt.Fprintf(&b, "  pops: %d displays, %d duplicate, %d again after a kill, %d legs never popped; %d customers created twice; %d conversations wholly inside a downtime\n",
+		r.Pops, r.DuplicatePops, r.CrashRepops, r.UnpoppedLegs, r.DuplicateUsers, r.Unobservable)
 	if len(r.LostSample) > 0 {
 		fmt.Fprintf(&b, "  legs not synced, e.g.: %s\n", strings.Join(r.LostSample, " "))
 	}
@@ -339,6 +343,16 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		fmt.Fprintf(o.Log, "soak: state, rules and server logs kept in %s\n", h.dir)
 	}
 	return &h.rep, nil
+}
+
+// killedBetween reports whether the server was killed between a and b.
+func (h *harness) killedBetween(a, b time.Time) bool {
+	for _, w := range h.down {
+		if w.from.After(a) && w.from.Before(b) {
+			return true
+		}
+	}
+	return false
 }
 
 // classifyLost looks up the conversations of the lost legs in the state
@@ -963,11 +977,13 @@ func (h *harness) check() {
 		agent int64
 	}
 	pops := map[legKey]int{}
+	popAt := map[legKey][]time.Time{}
 	shown := map[*played][]string{}
 	for _, d := range h.z.Displays(0) {
 		r.Pops++
 		if p := owner(d.Kind, d.ID); p != nil {
 			pops[legKey{p, d.AgentID}]++
+			popAt[legKey{p, d.AgentID}] = append(popAt[legKey{p, d.AgentID}], d.At)
 			shown[p] = append(shown[p], fmt.Sprintf("agent %d %s/%d at +%v", d.AgentID, d.Kind, d.ID, d.At.Sub(p.start).Round(time.Millisecond)))
 		}
 	}
@@ -1003,7 +1019,17 @@ func (h *harness) check() {
 				}
 				detail(p)
 			case n > 1:
-				r.DuplicatePops += n - 1
+				// A kill between two displays of a leg is the documented
+				// window (displayed, then killed before the leg's state
+				// was saved): counted apart. Otherwise a real duplicate.
+				at := popAt[legKey{p, h.zAgents[a]}]
+				for k := 1; k < len(at); k++ {
+					if h.killedBetween(at[k-1], at[k]) {
+						r.CrashRepops++
+					} else {
+						r.DuplicatePops++
+					}
+				}
 				detail(p)
 			}
 		}
