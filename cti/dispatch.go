@@ -32,6 +32,9 @@ func (e *Engine) dispatchLoop(ctx, syncCtx context.Context, cancelSync context.C
 	)
 	t := time.NewTimer(0)
 	defer t.Stop()
+	// While lingering (WithBatchWait) the loop sleeps until lingerUntil:
+	// new jobs and finished deliveries do not make it read the outbox again.
+	var lingerUntil time.Time
 	defer func() {
 		idle := make(chan struct{})
 		go func() { wg.Wait(); close(idle) }()
@@ -51,6 +54,12 @@ func (e *Engine) dispatchLoop(ctx, syncCtx context.Context, cancelSync context.C
 		case <-t.C:
 		case <-e.wake:
 		case <-done:
+		}
+		if !lingerUntil.IsZero() {
+			if time.Now().Before(lingerUntil) {
+				continue // t fires at lingerUntil
+			}
+			lingerUntil = time.Time{}
 		}
 		// Every slot busy: reading the outbox now would only load jobs
 		// that cannot start (a durable outbox decodes each one); the
@@ -81,6 +90,11 @@ func (e *Engine) dispatchLoop(ctx, syncCtx context.Context, cancelSync context.C
 			}
 			e.fail(ErrorNotice{Stage: "outbox", Err: err})
 			t.Reset(time.Second)
+			continue
+		}
+		if until := e.linger(jobs, inflight, now); !until.IsZero() {
+			lingerUntil = until
+			t.Reset(until.Sub(now))
 			continue
 		}
 		for _, u := range e.units(jobs, inflight) {
@@ -125,6 +139,40 @@ func (e *Engine) dispatchLoop(ctx, syncCtx context.Context, cancelSync context.C
 		}
 		t.Reset(wait)
 	}
+}
+
+// linger returns when to deliver the due jobs if they should wait for
+// others to share their batch (WithBatchWait), or the zero time to deliver
+// them now: fewer than a full batch can start and none of them has been
+// due for the batch wait yet.
+func (e *Engine) linger(jobs []*SyncJob, inflight map[string]bool, now time.Time) time.Time {
+	if e.batcher == nil || e.batchWait <= 0 {
+		return time.Time{}
+	}
+	var (
+		n      int
+		oldest time.Time
+	)
+	for _, j := range jobs {
+		if conv, _ := jobKeys(j); inflight[conv] {
+			continue
+		}
+		n++
+		due := j.EnqueuedAt
+		if j.NextAttempt.After(due) {
+			due = j.NextAttempt
+		}
+		if oldest.IsZero() || due.Before(oldest) {
+			oldest = due
+		}
+	}
+	if n == 0 || n >= e.batch {
+		return time.Time{}
+	}
+	if until := oldest.Add(e.batchWait); until.After(now) {
+		return until
+	}
+	return time.Time{}
 }
 
 // jobKeys are the keys a job's delivery is ordered under: its conversation,

@@ -44,6 +44,8 @@ type Engine struct {
 	retry    RetryPolicy
 	syncConc int
 	batch    int
+	// batchWait: how long a due job waits for others to share its batch.
+	batchWait time.Duration
 
 	seed   maphash.Seed
 	shards [nShards]shard

@@ -174,3 +174,19 @@ func WithBatchSize(n int) Option {
 		return nil
 	}
 }
+
+// WithBatchWait lets a due sync job wait up to d for others to share its
+// batch, when the sink is a BatchSink and fewer than a full batch are due
+// (like a producer's linger). Several syncs then cost one Zendesk write
+// (update_many, create_many) instead of one each, at the price of up to d
+// more before a sync lands. Jobs already due for d or more, and full
+// batches, go at once. Default 0: every due job goes at once.
+func WithBatchWait(d time.Duration) Option {
+	return func(e *Engine) error {
+		if d < 0 {
+			return errors.New("cti: batch wait must not be negative")
+		}
+		e.batchWait = d
+		return nil
+	}
+}
