@@ -492,22 +492,7 @@ func (s *Sink) create(ctx context.Context, p *plan) error {
 		}
 		return s.writeTicket(ctx, p, t) // nothing to do when marked
 	}
-	nt := NewTicket{
-		Subject:     s.subject(p),
-		RequesterID: p.requester(),
-		AssigneeID:  p.author,
-		ExternalID:  p.marker,
-		Tags:        p.tags,
-	}
-	body := p.body()
-	if p.voice {
-		nt.Tags = slices.DeleteFunc(slices.Clone(p.tags), func(t string) bool { return t == p.marker })
-		body = cmp.Or(p.note, nt.Subject)
-	} else {
-		nt.CustomFields = p.fields
-		body = cmp.Or(body, nt.Subject) // a ticket needs a first comment
-	}
-	nt.Comment = &CommentInput{Body: body, Public: p.public, AuthorID: p.author}
+	nt := s.newTicket(p)
 	var (
 		t   *Ticket
 		err error
@@ -533,6 +518,29 @@ func (s *Sink) create(ctx context.Context, p *plan) error {
 	unlock := s.locks.Lock(t.ID)
 	defer unlock()
 	return s.writeCall(ctx, p, t)
+}
+
+// newTicket is the ticket create makes for p: for a text sync with the
+// comment, fields and marker; for a call record unmarked, with a short
+// first comment (the call's voice comment follows).
+func (s *Sink) newTicket(p *plan) NewTicket {
+	nt := NewTicket{
+		Subject:     s.subject(p),
+		RequesterID: p.requester(),
+		AssigneeID:  p.author,
+		ExternalID:  p.marker,
+		Tags:        p.tags,
+	}
+	body := p.body()
+	if p.voice {
+		nt.Tags = slices.DeleteFunc(slices.Clone(p.tags), func(t string) bool { return t == p.marker })
+		body = cmp.Or(p.note, nt.Subject)
+	} else {
+		nt.CustomFields = p.fields
+		body = cmp.Or(body, nt.Subject) // a ticket needs a first comment
+	}
+	nt.Comment = &CommentInput{Body: body, Public: p.public, AuthorID: p.author}
+	return nt
 }
 
 func (s *Sink) subject(p *plan) string {
@@ -749,15 +757,23 @@ func (s *Sink) notice(n Notice) {
 	}
 }
 
+// minCreateMany is the fewest new tickets created with create_many: it
+// costs the request and at least one job status poll, two calls.
+const minCreateMany = 3
+
 // SyncBatch implements cti.BatchSink: the jobs that add a comment to a
 // known, existing ticket go to Zendesk in update_many requests (up to 100
 // tickets each, one update per ticket per request, in job order); the
-// others (new tickets, latest open lookups, call records, fallbacks, and
-// any a batch failed) are synced one by one.
+// first tries of jobs that make a new ticket with their comment go in
+// create_many requests when the Zendesk implementation has them
+// (ManyCreator) and there are at least three; the others (latest open
+// lookups, call records, fallbacks, retries, and any a batch failed) are
+// synced one by one.
 func (s *Sink) SyncBatch(ctx context.Context, jobs []*cti.SyncJob) []error {
 	errs := make([]error, len(jobs))
 	plans := make([]*plan, len(jobs))
-	var bulk []int // indexes of batchable jobs
+	mc, _ := s.zd.(ManyCreator)
+	var bulk, creates []int // indexes of batchable jobs
 	for i, j := range jobs {
 		p, err := s.plan(ctx, j)
 		if err != nil {
@@ -767,13 +783,21 @@ func (s *Sink) SyncBatch(ctx context.Context, jobs []*cti.SyncJob) []error {
 		plans[i] = p
 		// A job that failed twice goes alone: the single path tells a
 		// rejected field, a deleted ticket and an outage apart.
-		if rec := p.record(); !p.voice && p.rule.Sync.Ticket == cti.SyncPopped && rec != nil && rec.Kind == cti.KindTicket && j.Attempts < 2 {
+		if p.voice || j.Attempts >= 2 {
+			continue
+		}
+		rec := p.record()
+		switch {
+		case p.rule.Sync.Ticket == cti.SyncPopped && rec != nil && rec.Kind == cti.KindTicket:
 			bulk = append(bulk, i)
+		case mc != nil && p.firstTry() && p.newTicketOnly():
+			// A retry goes alone: it looks its ticket up by external id.
+			creates = append(creates, i)
 		}
 	}
 	single := map[int]bool{}
 	for i, p := range plans {
-		if p != nil && !slices.Contains(bulk, i) {
+		if p != nil && !slices.Contains(bulk, i) && !slices.Contains(creates, i) {
 			single[i] = true
 		}
 	}
@@ -782,6 +806,15 @@ func (s *Sink) SyncBatch(ctx context.Context, jobs []*cti.SyncJob) []error {
 			single[i] = true
 		}
 		bulk = nil
+	}
+	if len(creates) < minCreateMany {
+		for _, i := range creates {
+			single[i] = true
+		}
+		creates = nil
+	}
+	if len(creates) > 0 {
+		s.createMany(ctx, mc, plans, creates, errs, single)
 	}
 	if len(bulk) > 0 {
 		s.bulk(ctx, plans, bulk, errs, single)
@@ -816,6 +849,76 @@ func (s *Sink) SyncBatch(ctx context.Context, jobs []*cti.SyncJob) []error {
 	}
 	wg.Wait()
 	return errs
+}
+
+// newTicketOnly reports whether p writes to a new ticket without reading
+// anything first: sync.ticket new, or popped when the agent saw no ticket.
+func (p *plan) newTicketOnly() bool {
+	switch p.rule.Sync.Ticket {
+	case cti.SyncNew:
+		return true
+	case cti.SyncPopped:
+		rec := p.record()
+		return rec == nil || rec.Kind != cti.KindTicket
+	}
+	return false
+}
+
+// createMany makes the new tickets of the jobs creates (first tries) with
+// create_many, 100 a request; a ticket Zendesk rejected goes to the single
+// path (which drops rejected fields), an unknown outcome is a retry (which
+// looks the ticket up by its external id once the job surely ended).
+func (s *Sink) createMany(ctx context.Context, mc ManyCreator, plans []*plan, creates []int, errs []error, single map[int]bool) {
+	for chunk := range slices.Chunk(creates, 100) {
+		fail := func(err error) {
+			for _, i := range chunk {
+				errs[i] = err
+			}
+		}
+		if err := s.lim.Paused(ctx); err != nil {
+			fail(err)
+			continue
+		}
+		nts := make([]NewTicket, len(chunk))
+		for k, i := range chunk {
+			nts[k] = s.newTicket(plans[i])
+		}
+		if err := s.lim.Wait(ctx); err != nil {
+			fail(err)
+			continue
+		}
+		res, err := mc.CreateMany(ctx, nts)
+		if err == nil && len(res) != len(nts) {
+			err = &cti.UpstreamError{Service: "zendesk", Op: "create_many", Temporary: true,
+				Err: fmt.Errorf("%d results for %d tickets", len(res), len(nts))}
+		}
+		if err != nil {
+			err = s.upstream(fmt.Errorf("syncmap: create_many (%d tickets): %w", len(nts), err))
+			if ctx.Err() != nil {
+				fail(err)
+				continue
+			}
+			// The job may still run in Zendesk: look the tickets up
+			// only once it is surely over.
+			ra, _ := cti.RetryAfter(err)
+			fail(&cti.UpstreamError{Service: "zendesk", Op: "create_many", Temporary: true,
+				RetryAfter: max(ra, s.cfg.settle), Err: err})
+			continue
+		}
+		for k, i := range chunk {
+			r := res[k]
+			switch {
+			case r.Err == nil && r.ID > 0:
+				s.cfg.log.Info("synced to a new ticket (create_many)", "conversation", plans[i].job.ConversationID,
+					"leg", plans[i].job.LegID, "rule", plans[i].rule.Name, "ticket", r.ID)
+			case r.Err != nil && !cti.IsRetryable(r.Err):
+				single[i] = true // rejected, nothing created: the single path classifies it
+			default:
+				errs[i] = &cti.UpstreamError{Service: "zendesk", Op: "create_many", Temporary: true,
+					RetryAfter: s.cfg.settle, Err: fmt.Errorf("syncmap: create_many: no outcome for ticket %d: %v", k, r.Err)}
+			}
+		}
+	}
 }
 
 // bulk writes the batchable jobs with update_many; jobs it cannot settle

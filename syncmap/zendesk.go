@@ -170,6 +170,35 @@ type NewTicket struct {
 	CustomFields []CustomField `json:"custom_fields,omitempty"`
 }
 
+// ManyCreator is an optional interface of a Zendesk implementation that
+// can create several tickets in one request; the sink uses it for a batch
+// of new tickets (cti.BatchSink) when the implementation has it.
+// *zendesk.Client implements it.
+type ManyCreator interface {
+	// CreateMany creates up to 100 tickets (POST
+	// /api/v2/tickets/create_many with {"tickets":[...]}), then polls the
+	// job status until it is completed or failed, or ctx is done. It
+	// returns one result per ticket, in order. A request-level failure
+	// (429, 5xx, a job failed without results) is an error and no result:
+	// some tickets may exist anyway, so a retry looks them up by external
+	// id. More than 100 tickets is an error wrapping cti.ErrInvalid.
+	CreateMany(ctx context.Context, tickets []NewTicket) ([]CreateResult, error)
+}
+
+// CreateResult is the outcome of one ticket of CreateMany.
+type CreateResult struct {
+	// ID is the new ticket's id; 0 when it was not created.
+	ID int64 `json:"id"`
+	// Error and Details are Zendesk's reason for a failure.
+	Error   string `json:"error,omitempty"`
+	Details string `json:"details,omitempty"`
+	// Err is nil when the ticket was created; else *FieldError when
+	// Zendesk named rejected ticket fields, a *cti.UpstreamError with
+	// Status 422 for another rejection, or a temporary *cti.UpstreamError
+	// when the job gave no result for the ticket (unknown outcome).
+	Err error `json:"-"`
+}
+
 // UpdateResult is the outcome of one update of UpdateMany (an entry of the
 // job status results).
 type UpdateResult struct {

@@ -26,6 +26,7 @@ type (
 	Comment      = syncmap.Comment
 	CustomField  = syncmap.CustomField
 	UpdateResult = syncmap.UpdateResult
+	CreateResult = syncmap.CreateResult
 	Call         = syncmap.Call
 	CallComment  = syncmap.CallComment
 	FieldError   = syncmap.FieldError
@@ -317,25 +318,90 @@ func (c *Client) UpdateMany(ctx context.Context, updates []TicketUpdate) ([]Upda
 	if err := c.putJSON(ctx, op, "/tickets/update_many.json", map[string]any{"tickets": updates}, &sub); err != nil {
 		return nil, err
 	}
-	js := sub.JobStatus
+	js, err := c.waitJob(ctx, op, sub.JobStatus)
+	if err != nil {
+		return nil, err
+	}
+	return c.jobResults(op, updates, js.Results), nil
+}
+
+// waitJob polls a submitted job until it is done; a job that ended
+// without completing and without results is a temporary error.
+func (c *Client) waitJob(ctx context.Context, op string, js JobStatus) (JobStatus, error) {
 	if js.ID == "" {
-		return nil, fmt.Errorf("zendesk %s: %w", op, &syntaxError{what: "response", err: errors.New("no job status id")})
+		return js, fmt.Errorf("zendesk %s: %w", op, &syntaxError{what: "response", err: errors.New("no job status id")})
 	}
 	for attempt := 0; !js.Done(); attempt++ {
 		if err := sleep(ctx, c.jobPoll(attempt)); err != nil {
-			return nil, fmt.Errorf("zendesk %s: waiting for job %s: %w", op, js.ID, err)
+			return js, fmt.Errorf("zendesk %s: waiting for job %s: %w", op, js.ID, err)
 		}
 		next, err := c.JobStatus(ctx, js.ID)
 		if err != nil {
-			return nil, err
+			return js, err
 		}
 		js = next
 	}
 	if js.Status != "completed" && len(js.Results) == 0 {
-		return nil, &cti.UpstreamError{Service: "zendesk", Op: op, Status: 0, Temporary: true,
+		return js, &cti.UpstreamError{Service: "zendesk", Op: op, Status: 0, Temporary: true,
 			Err: fmt.Errorf("job %s %s: %s", js.ID, js.Status, c.scrub(js.Message))}
 	}
-	return c.jobResults(op, updates, js.Results), nil
+	return js, nil
+}
+
+// CreateMany creates up to 100 tickets in one request (POST
+// /api/v2/tickets/create_many with {"tickets": [...]}), polls the job
+// status until it is done or ctx ends, and returns one result per ticket,
+// in order (Zendesk's bulk create results carry the index and the new
+// id). It implements syncmap.ManyCreator. Unlike CreateTicket there is no
+// Idempotency-Key: a caller that may retry after an unknown outcome looks
+// its tickets up by external id first.
+func (c *Client) CreateMany(ctx context.Context, tickets []NewTicket) ([]CreateResult, error) {
+	const op = "create many tickets"
+	if len(tickets) == 0 {
+		return nil, nil
+	}
+	if len(tickets) > 100 {
+		return nil, fmt.Errorf("zendesk %s: %w: %d tickets, at most 100", op, cti.ErrInvalid, len(tickets))
+	}
+	for i, t := range tickets {
+		if t.Comment == nil || (strings.TrimSpace(t.Comment.Body) == "" && strings.TrimSpace(t.Comment.HTMLBody) == "") {
+			return nil, fmt.Errorf("zendesk %s: %w: ticket %d has no first comment", op, cti.ErrInvalid, i)
+		}
+	}
+	var sub struct {
+		JobStatus JobStatus `json:"job_status"`
+	}
+	if err := c.postJSON(ctx, op, "/tickets/create_many.json", map[string]any{"tickets": tickets}, &sub); err != nil {
+		return nil, err
+	}
+	js, err := c.waitJob(ctx, op, sub.JobStatus)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]CreateResult, len(tickets))
+	got := make([]bool, len(tickets))
+	for k, r := range js.Results {
+		i := k // no index: results in request order
+		if r.Index != nil {
+			i = *r.Index
+		}
+		if i < 0 || i >= len(tickets) || got[i] {
+			continue
+		}
+		got[i] = true
+		if r.Error == "" && r.ID > 0 && (r.Success == nil || *r.Success) {
+			out[i] = CreateResult{ID: r.ID}
+			continue
+		}
+		out[i] = CreateResult{Error: r.Error, Details: c.scrub(r.Details), Err: c.resultError(op, r)}
+	}
+	for i := range out {
+		if !got[i] {
+			out[i] = CreateResult{Error: "NoResult", Details: "the job status has no result for this ticket",
+				Err: &cti.UpstreamError{Service: "zendesk", Op: op, Temporary: true, Err: errors.New("the job status has no result for this ticket")}}
+		}
+	}
+	return out, nil
 }
 
 // jobResults pairs job results with updates: by index when Zendesk gives
@@ -384,7 +450,10 @@ func (c *Client) resultError(op string, r JobResult) error {
 	if r.Error == "RecordNotFound" || strings.Contains(low, "not found") {
 		ae.Status = 404
 	}
-	ue := &cti.UpstreamError{Service: "zendesk", Op: op + " (ticket " + itoa(r.ID) + ")", Status: ae.Status, Err: ae}
+	if r.ID != 0 {
+		op += " (ticket " + itoa(r.ID) + ")"
+	}
+	ue := &cti.UpstreamError{Service: "zendesk", Op: op, Status: ae.Status, Err: ae}
 	if ae.Status == 404 {
 		return ue
 	}

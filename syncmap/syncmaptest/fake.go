@@ -35,6 +35,7 @@ const (
 	OpCreateTicket   Op = "create_ticket"
 	OpUpdateTicket   Op = "update_ticket"
 	OpUpdateMany     Op = "update_many"
+	OpCreateMany     Op = "create_many"
 	OpTicketComments Op = "ticket_comments"
 	OpCreateCall     Op = "create_call"
 	OpUpdateCall     Op = "update_call"
@@ -71,7 +72,10 @@ func NewFake() *Fake {
 		counts: map[Op]int{}, reject: map[int64]string{}, now: time.Now}
 }
 
-var _ syncmap.Zendesk = (*Fake)(nil)
+var (
+	_ syncmap.Zendesk     = (*Fake)(nil)
+	_ syncmap.ManyCreator = (*Fake)(nil)
+)
 
 // AddTicket stores a ticket (its ID is assigned when 0) and returns its id.
 func (f *Fake) AddTicket(t syncmap.Ticket) int64 {
@@ -372,12 +376,19 @@ func (f *Fake) CreateTicket(ctx context.Context, nt syncmap.NewTicket) (*syncmap
 		return nil, err
 	}
 	f.mu.Lock()
-	if nt.Comment == nil || strings.TrimSpace(nt.Comment.Body+nt.Comment.HTMLBody) == "" {
-		f.mu.Unlock()
-		return nil, upstream(OpCreateTicket, 422, fmt.Errorf("RecordInvalid: Description: cannot be blank"))
+	out, err := f.createLocked(OpCreateTicket, nt)
+	f.mu.Unlock()
+	if err != nil {
+		return nil, err
 	}
-	if err := f.check(OpCreateTicket, nt.CustomFields, nt.Comment); err != nil {
-		f.mu.Unlock()
+	return out, f.end(OpCreateTicket)
+}
+
+func (f *Fake) createLocked(op Op, nt syncmap.NewTicket) (*syncmap.Ticket, error) {
+	if nt.Comment == nil || strings.TrimSpace(nt.Comment.Body+nt.Comment.HTMLBody) == "" {
+		return nil, upstream(op, 422, fmt.Errorf("RecordInvalid: Description: cannot be blank"))
+	}
+	if err := f.check(op, nt.CustomFields, nt.Comment); err != nil {
 		return nil, err
 	}
 	t := &fakeTicket{t: syncmap.Ticket{ID: f.id(), Subject: nt.Subject, Status: "new", RequesterID: nt.RequesterID,
@@ -388,8 +399,30 @@ func (f *Fake) CreateTicket(ctx context.Context, nt syncmap.NewTicket) (*syncmap
 	f.tickets[t.t.ID] = t
 	f.apply(t, syncmap.TicketUpdate{Comment: nt.Comment, CustomFields: nt.CustomFields, AdditionalTags: nt.Tags})
 	out := clone(t.t)
+	return &out, nil
+}
+
+// CreateMany implements syncmap.ManyCreator: every ticket is created (or
+// fails) on its own, like a Zendesk bulk job.
+func (f *Fake) CreateMany(ctx context.Context, tickets []syncmap.NewTicket) ([]syncmap.CreateResult, error) {
+	if len(tickets) > 100 {
+		return nil, fmt.Errorf("syncmaptest: create_many: %w: %d tickets, at most 100", cti.ErrInvalid, len(tickets))
+	}
+	if err := f.begin(ctx, OpCreateMany); err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	res := make([]syncmap.CreateResult, len(tickets))
+	for i, nt := range tickets {
+		t, err := f.createLocked(OpCreateMany, nt)
+		if err != nil {
+			res[i].Error, res[i].Details, res[i].Err = "RecordInvalid", err.Error(), err
+			continue
+		}
+		res[i].ID = t.ID
+	}
 	f.mu.Unlock()
-	return &out, f.end(OpCreateTicket)
+	return res, f.end(OpCreateMany)
 }
 
 // UpdateTicket implements syncmap.Zendesk.

@@ -182,6 +182,58 @@ func TestZendesk(t *testing.T, newEnv func(t *testing.T) Env) {
 		}
 	})
 
+	t.Run("CreateMany", func(t *testing.T) {
+		env := newEnv(t)
+		mc, ok := env.Zendesk.(syncmap.ManyCreator)
+		if !ok {
+			t.Skip("the implementation does not create many tickets at once (syncmap.ManyCreator)")
+		}
+		nt := func(ext string, fields ...syncmap.CustomField) syncmap.NewTicket {
+			return syncmap.NewTicket{Subject: "Call " + ext, RequesterID: env.RequesterID, AssigneeID: env.AgentID, ExternalID: ext,
+				Comment: &syncmap.CommentInput{Body: "first " + ext, AuthorID: env.AgentID}, Tags: []string{"genesys", ext},
+				CustomFields: fields}
+		}
+		batch := []syncmap.NewTicket{nt("ctikit_cccc000000000001"), nt("ctikit_cccc000000000002")}
+		if env.RejectedFieldID != 0 {
+			batch = append(batch, nt("ctikit_cccc000000000003", syncmap.CustomField{ID: env.RejectedFieldID, Value: env.RejectedValue}))
+		}
+		batch = append(batch, nt("ctikit_cccc000000000004", syncmap.CustomField{ID: env.FieldID, Value: "0:01:00"}))
+		res, err := mc.CreateMany(ctx, batch)
+		if err != nil {
+			t.Fatalf("CreateMany: %v", err)
+		}
+		if len(res) != len(batch) {
+			t.Fatalf("CreateMany gave %d results for %d tickets", len(res), len(batch))
+		}
+		for i, r := range res {
+			ext := batch[i].ExternalID
+			if ext == "ctikit_cccc000000000003" {
+				var fe *syncmap.FieldError
+				if r.Err == nil || r.ID != 0 || !errors.As(r.Err, &fe) || !slices.Contains(fe.FieldIDs, env.RejectedFieldID) {
+					t.Fatalf("result %d (rejected field) = %+v, want no id and a *FieldError naming %d", i, r, env.RejectedFieldID)
+				}
+				if found, _ := env.Zendesk.TicketsByExternalID(ctx, ext); len(found) != 0 {
+					t.Fatalf("a ticket whose create failed exists: %v", ids(found))
+				}
+				continue
+			}
+			if r.Err != nil || r.ID == 0 {
+				t.Fatalf("result %d = %+v, want the new ticket's id", i, r)
+			}
+			got, err := env.Zendesk.Ticket(ctx, r.ID)
+			if err != nil || got.ExternalID != ext || !got.HasTag(ext) || got.RequesterID != env.RequesterID {
+				t.Fatalf("ticket of result %d = %+v, %v; want external id, tag and requester %d", i, got, err, env.RequesterID)
+			}
+			cs, err := env.Zendesk.TicketComments(ctx, r.ID)
+			if err != nil || len(cs) != 1 || !strings.Contains(cs[0].Body, "first "+ext) {
+				t.Fatalf("comments of result %d = %+v, %v; want the first comment", i, cs, err)
+			}
+		}
+		if _, err := mc.CreateMany(ctx, make([]syncmap.NewTicket, 101)); !errors.Is(err, cti.ErrInvalid) {
+			t.Fatalf("CreateMany(101) = %v, want cti.ErrInvalid", err)
+		}
+	})
+
 	t.Run("Calls", func(t *testing.T) {
 		env := newEnv(t)
 		if env.TalkAppID == 0 {

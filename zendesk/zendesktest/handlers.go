@@ -88,6 +88,8 @@ func (c *call) serve() {
 		c.createTicket()
 	case c.is("GET", "tickets/show_many"):
 		c.showMany()
+	case c.is("POST", "tickets/create_many"):
+		c.createMany()
 	case c.is("PUT", "tickets/update_many"):
 		c.updateMany()
 	case c.is("GET", "tickets/:id"):

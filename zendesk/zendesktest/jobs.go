@@ -7,9 +7,10 @@ import (
 	"time"
 )
 
-// job is an update_many background job.
+// job is an update_many or create_many background job.
 type job struct {
 	id        string
+	create    bool // create_many: updates are new tickets
 	updates   []*ticketIn
 	principal string
 	doneAt    time.Time
@@ -66,6 +67,39 @@ func (c *call) updateMany() {
 	writeJSON(c.w, http.StatusOK, map[string]any{"job_status": s.jobJSON(j, "queued")})
 }
 
+// createMany queues the creation of up to 100 tickets (POST
+// /api/v2/tickets/create_many with {"tickets": [...]}); the job status
+// results are {"index": i, "id": new id}, or an error for that ticket.
+func (c *call) createMany() {
+	var in struct {
+		Tickets []*ticketIn `json:"tickets"`
+	}
+	if err := decodeBody(c.body, &in); err != nil {
+		c.badJSON(err)
+		return
+	}
+	if len(in.Tickets) == 0 {
+		writeError(c.w, http.StatusBadRequest, "InvalidValue", "tickets is required")
+		return
+	}
+	if len(in.Tickets) > 100 {
+		writeError(c.w, http.StatusBadRequest, "TooManyValues", fmt.Sprintf("%d tickets: at most 100 per request", len(in.Tickets)))
+		return
+	}
+	for i, t := range in.Tickets {
+		if t == nil {
+			writeError(c.w, http.StatusBadRequest, "InvalidValue", fmt.Sprintf("tickets[%d]: must be an object", i))
+			return
+		}
+	}
+	s := c.s
+	j := &job{id: fmt.Sprintf("%032x", s.newID()), create: true, updates: in.Tickets, principal: c.principal,
+		doneAt: time.Now().Add(s.opt.jobDelay)}
+	s.jobs[j.id] = j
+	s.undone++
+	writeJSON(c.w, http.StatusOK, map[string]any{"job_status": s.jobJSON(j, "queued")})
+}
+
 func (s *Server) jobJSON(j *job, status string) map[string]any {
 	m := map[string]any{"id": j.id, "url": s.URL + "/api/v2/job_statuses/" + j.id + ".json",
 		"total": len(j.updates), "progress": 0, "status": status, "message": nil, "results": nil}
@@ -99,6 +133,23 @@ func (s *Server) settle(now time.Time) {
 			continue
 		}
 		c := &call{s: s, principal: j.principal}
+		if j.create {
+			for i, in := range j.updates {
+				t, e := c.newTicket(in, "api")
+				if e != nil {
+					r := map[string]any{"index": i, "error": e.code, "details": e.details}
+					if e.fieldID != 0 {
+						r["ticket_field_id"] = e.fieldID
+					}
+					j.results = append(j.results, r)
+					continue
+				}
+				j.results = append(j.results, map[string]any{"index": i, "id": t.ID})
+			}
+			j.done = true
+			s.undone--
+			continue
+		}
 		for i, u := range j.updates {
 			t := s.tickets[u.ID]
 			switch {
