@@ -28,18 +28,26 @@ func (r *runner) calls(ctx context.Context) error {
 	w.z.SetRateLimit(1<<30, time.Minute)
 	w.z.SetTicketUpdateLimit(1<<30, time.Minute)
 	sts := strategies()
+	if r.c.only != "" {
+		want := strings.Split(r.c.only, ",")
+		sts = slices.DeleteFunc(sts, func(s strategy) bool { return !slices.Contains(want, s.name) })
+		if len(sts) == 0 {
+			return fmt.Errorf("-strategies %q: none of user, ticket:latest_open, ticket:new, nomatch create", r.c.only)
+		}
+	}
 	tr := newTracker()
 	st, err := w.start(ctx, stackOptions{rules: w.rulesFor(sts...), batch: r.c.batchCalls,
 		updates: zendesk.Budget{Limit: 1 << 30, Per: time.Minute},
-		store:   r.c.store, dir: r.storeDir(), hooks: tr.hooks(), log: r.log})
+		store:   r.c.store, dir: r.storeDir(), hooks: tr.hooks(), log: r.log, batchWait: r.c.batchWait})
 	if err != nil {
 		return err
 	}
 	defer st.stop()
 
 	fmt.Fprintf(r.out, "Figure 1: Zendesk calls per conversation (voice, rule per strategy, sync: popped, warm agent cache)\n")
-	fmt.Fprintf(r.out, "  %d first-time callers per strategy, then %d of them call again within the cache TTL (30%% of the mix)\n",
+	fmt.Fprintf(r.out, "  %d first-time callers per strategy, then %d of them call again within the cache TTL (30%% of the mix);\n",
 		r.c.callers, r.c.callers*3/7)
+	fmt.Fprintf(r.out, "  calls %v apart (%.1f ending per second), sync batch wait %v\n", r.c.gap, float64(time.Second)/float64(r.c.gap), r.c.batchWait)
 	tw := tabwriter.NewWriter(r.out, 2, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "strategy\tfirst call\tfloor\trepeat call\tmix (30%% repeat)\t\n")
 	var details []string
@@ -91,14 +99,15 @@ func (c waveCount) breakdown() string {
 	return strings.Join(parts, ", ")
 }
 
-var idsRE = regexp.MustCompile(`/\d+`)
+// idsRE matches numeric ids and job status ids (32 hex digits).
+var idsRE = regexp.MustCompile(`/([0-9a-f]{32}|\d+)`)
 
 // routeOf names a request by method and route with ids replaced.
 func routeOf(q zendesktest.Request) string {
 	return q.Method + " " + idsRE.ReplaceAllString(q.Route, "/:id")
 }
 
-// wave plays one call per customer, 10 ms apart, and counts the Zendesk
+// wave plays one call per customer, r.c.gap apart, and counts the Zendesk
 // requests until they are all synced.
 func (r *runner) wave(ctx context.Context, w *world, tr *tracker, s strategy, custs []customer) (waveCount, error) {
 	w.z.ResetRequests()
@@ -108,7 +117,7 @@ func (r *runner) wave(ctx context.Context, w *world, tr *tracker, s strategy, cu
 	for i, cu := range custs {
 		calls[i] = &call{cust: cu, queue: s.queue, agent: w.agents[i%len(w.agents)], ring: 300 * time.Millisecond, talk: 300 * time.Millisecond, ivr: 30 * time.Millisecond}
 		wg.Go(func() { w.play(ctx, calls[i], nil) })
-		if !sleep(ctx, 10*time.Millisecond) {
+		if !sleep(ctx, r.c.gap) {
 			return waveCount{}, ctx.Err()
 		}
 	}

@@ -43,7 +43,7 @@ func (r *runner) latency(ctx context.Context) error {
 	tr := newTracker()
 	st, err := w.start(ctx, stackOptions{rules: w.rulesFor(sts...), batch: true,
 		updates: zendesk.Budget{Limit: 1 << 30, Per: time.Minute},
-		store:   r.c.store, dir: r.storeDir(), hooks: tr.hooks(), log: r.log})
+		store:   r.c.store, dir: r.storeDir(), hooks: tr.hooks(), log: r.log, batchWait: r.c.batchWait})
 	if err != nil {
 		return err
 	}

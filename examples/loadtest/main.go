@@ -52,6 +52,13 @@ type config struct {
 	// batchCalls lets the calls phase batch syncs (update_many) as
 	// deployed; off, each conversation pays its own write.
 	batchCalls bool
+	// batchWait is the engine's sync batch wait (cti.WithBatchWait), as
+	// the reference server's CTI_SYNC_BATCH_WAIT.
+	batchWait time.Duration
+	// gap is the time between two calls of a figure 1 wave.
+	gap time.Duration
+	// only, when set, limits figure 1 to these strategies (comma list).
+	only       string
 	cpuprofile string
 	trace      string
 	ivr        time.Duration
@@ -72,6 +79,9 @@ func main() {
 	flag.Float64Var(&c.scale, "scale", 10, "sync: time scale (10: Zendesk's per-minute limit applies per 6 s)")
 	flag.StringVar(&c.store, "store", "bolt", "store: bolt (durable, as in production) or memory")
 	flag.BoolVar(&c.batchCalls, "batch-calls", true, "calls: the sink batches (update_many) when several syncs are due together, as deployed; false: one update each")
+	flag.DurationVar(&c.batchWait, "batch-wait", time.Second, "how long a due sync waits to share a Zendesk write (the reference server's CTI_SYNC_BATCH_WAIT default)")
+	flag.DurationVar(&c.gap, "gap", 10*time.Millisecond, "calls: time between two calls of a wave")
+	flag.StringVar(&c.only, "strategies", "", "calls: only these strategies (comma list of user, ticket:latest_open, ticket:new, nomatch create); default all")
 	flag.StringVar(&c.cpuprofile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
 	flag.StringVar(&c.trace, "trace", "", "write an execution trace of the whole run to this file")
 	flag.BoolVar(&c.verbose, "v", false, "log the engine at debug level to stderr")

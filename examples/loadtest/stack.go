@@ -85,6 +85,8 @@ type stackOptions struct {
 	dir     string // bolt directory
 	hooks   cti.Hooks
 	log     *slog.Logger
+	// batchWait is the engine's cti.WithBatchWait.
+	batchWait time.Duration
 	// gate, when set, holds every delivery to the sink until it is closed
 	// (to build a backlog).
 	gate <-chan struct{}
@@ -187,7 +189,8 @@ func (w *world) start(ctx context.Context, o stackOptions) (*stack, error) {
 		sk = gatedBatch{gatedSink{o.gate, sink}, sink}
 	}
 	eng, err := cti.NewEngine(src, o.rules, cti.WithMatcher(matcher), cti.WithStrategy(strategy), cti.WithPopper(popper),
-		cti.WithDirectory(dir), cti.WithSink(sk), cti.WithStore(s.store), cti.WithHooks(o.hooks), cti.WithLogger(log))
+		cti.WithDirectory(dir), cti.WithSink(sk), cti.WithStore(s.store), cti.WithHooks(o.hooks), cti.WithLogger(log),
+		cti.WithBatchWait(o.batchWait))
 	if err != nil {
 		return nil, err
 	}

@@ -96,7 +96,7 @@ func (r *runner) syncRun(ctx context.Context, batch bool, n int, minute time.Dur
 	gate := make(chan struct{})
 	st, err := w.start(ctx, stackOptions{rules: w.rulesFor(s), batch: batch,
 		updates: zendesk.Budget{Limit: r.c.perTick, Per: minute},
-		store:   r.c.store, dir: r.storeDir(), hooks: tr.hooks(), log: r.log, gate: gate})
+		store:   r.c.store, dir: r.storeDir(), hooks: tr.hooks(), log: r.log, gate: gate, batchWait: r.c.batchWait})
 	if err != nil {
 		return syncResult{}, err
 	}

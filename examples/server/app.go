@@ -40,15 +40,25 @@ type Setup struct {
 	// TalkAppID writes voice syncs as Talk Partner Edition call records.
 	TalkAppID int64
 	// ZAF protects the panel in real mode; nil disables the panel there.
-	ZAF  *panel.ZAF
-	Demo bool
-	Log  *slog.Logger
+	ZAF *panel.ZAF
+	// SyncBatchWait lets a finished conversation's sync wait up to this
+	// long for others to share one Zendesk write (cti.WithBatchWait); 0
+	// writes each at once. Real mode: CTI_SYNC_BATCH_WAIT, default
+	// DefaultSyncBatchWait.
+	SyncBatchWait time.Duration
+	Demo          bool
+	Log           *slog.Logger
 	// GenesysOptions and ZendeskOptions are appended to the notification
 	// source's and the Zendesk client's options (tests shorten the
 	// heartbeat watchdog and the attempt timeout with them).
 	GenesysOptions []genesys.Option
 	ZendeskOptions []zendesk.Option
 }
+
+// DefaultSyncBatchWait is the reference server's sync batch wait: a
+// second more before a sync lands, against one create_many or update_many
+// for the conversations that end together (BENCHMARKS.md, figure 1).
+const DefaultSyncBatchWait = time.Second
 
 // App is a built server: the engine, its collaborators and the HTTP surface.
 type App struct {
@@ -153,7 +163,8 @@ func Build(s Setup) (*App, error) {
 	eng, err := cti.NewEngine(src, rules,
 		cti.WithMatcher(matcher), cti.WithStrategy(strategy), cti.WithPopper(popper), cti.WithDirectory(dir),
 		cti.WithChooser(pnl), cti.WithSink(sink), cti.WithStore(a.Store),
-		cti.WithHooks(pnl.Hooks()), cti.WithHooks(a.Metrics.Hooks()), cti.WithLogger(log))
+		cti.WithHooks(pnl.Hooks()), cti.WithHooks(a.Metrics.Hooks()), cti.WithLogger(log),
+		cti.WithBatchWait(s.SyncBatchWait))
 	if err != nil {
 		return nil, err
 	}

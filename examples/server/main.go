@@ -15,7 +15,8 @@
 // ZENDESK_EMAIL, ZENDESK_API_TOKEN, CTI_LISTEN (default 127.0.0.1:8080),
 // CTI_STATE_DIR (durable outbox, default ./ctikit-state), CTI_PHONE_REGION
 // (default US), CTI_TALK_APP_ID, CTI_ZAF_PUBLIC_KEY and CTI_ZAF_AUDIENCE,
-// CTI_LOG_LEVEL (debug, info, warn, error; default info).
+// CTI_LOG_LEVEL (debug, info, warn, error; default info), CTI_SYNC_BATCH_WAIT
+// (how long a sync waits to share a Zendesk write, default 1s).
 package main
 
 import (
@@ -30,6 +31,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/cxplay/ctikit/cti"
 	"github.com/cxplay/ctikit/cti/config"
@@ -133,6 +135,13 @@ func realSetup(cfg *config.Config, lookup func(string) (string, bool), log *slog
 	if err != nil {
 		errs = append(errs, err)
 	}
+	batchWait := DefaultSyncBatchWait
+	if v := env(lookup, "CTI_SYNC_BATCH_WAIT", ""); v != "" {
+		batchWait, err = time.ParseDuration(v)
+		if err != nil || batchWait < 0 || batchWait > time.Minute {
+			errs = append(errs, fmt.Errorf("CTI_SYNC_BATCH_WAIT=%q: want a duration from 0s to 1m, e.g. 1s (0s writes every sync at once)", v))
+		}
+	}
 	if len(errs) > 0 {
 		return Setup{}, errors.Join(errs...)
 	}
@@ -142,6 +151,7 @@ func realSetup(cfg *config.Config, lookup func(string) (string, bool), log *slog
 		Listen:      env(lookup, "CTI_LISTEN", "127.0.0.1:8080"),
 		PhoneRegion: env(lookup, "CTI_PHONE_REGION", "US"),
 		TalkAppID:   talk, ZAF: zaf, Log: log,
+		SyncBatchWait: batchWait,
 	}, nil
 }
 

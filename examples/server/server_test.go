@@ -214,6 +214,7 @@ func TestCLIErrorsNameWhatToFix(t *testing.T) {
 			"GENESYSCLOUD_OAUTHCLIENT_ID": "id", "GENESYSCLOUD_OAUTHCLIENT_SECRET": "s3cr3t-genesys",
 			"GENESYSCLOUD_REGION": "nowhere.invalid", "ZENDESK_URL": "https://acme.zendesk.com",
 			"ZENDESK_EMAIL": "a@acme.com", "ZENDESK_API_TOKEN": "s3cr3t-zendesk", "CTI_TALK_APP_ID": "abc",
+			"CTI_SYNC_BATCH_WAIT": "soon",
 		}[k]
 		return v, ok
 	}
@@ -221,6 +222,7 @@ func TestCLIErrorsNameWhatToFix(t *testing.T) {
 	code = cli(context.Background(), []string{"-config", rules}, &out, &errOut, secretEnv)
 	assert.Equal(t, 1, code)
 	assert.Contains(t, errOut.String(), "CTI_TALK_APP_ID")
+	assert.Contains(t, errOut.String(), `CTI_SYNC_BATCH_WAIT="soon"`)
 	assert.NotContains(t, errOut.String(), "s3cr3t", "secrets never appear in errors")
 
 	out.Reset()
