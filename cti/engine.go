@@ -83,6 +83,7 @@ type conv struct {
 	loaded  bool
 	stored  bool // the record is in the state store
 	snap    *Conversation
+	arena   string // the storage of snap's strings (see pack)
 	rec     *ConvRecord
 	dirty   bool
 	timerAt time.Time
@@ -387,6 +388,7 @@ func (e *Engine) step(cv *conv, snap *Conversation, msgs []message, since time.T
 		} else {
 			cv.snap.Merge(snap)
 		}
+		cv.arena = cv.snap.pack(cv.arena)
 	}
 	for _, m := range msgs {
 		if m.choose {
