@@ -19,12 +19,12 @@ func full() *Conversation {
 		Agents: []AgentLeg{{ID: s("l1"), UserID: s("u1"), Name: s("Bob"), Email: s("b@c"), Queue: Ref{s("q1"), s("Support")},
 			State: LegState(s("disconnected")), DisconnectType: s("transfer"), AlertTime: at,
 			Wrapup: &Wrapup{Code: s("w"), Name: s("Resolved"), Category: s("cat"), Notes: s("n"), Tags: []string{s("t1"), s("t2")}},
-			ACW: ACWState(s("complete"))}},
+			ACW:    ACWState(s("complete"))}},
 		Attributes: map[string]string{s("k1"): s("v1"), s("k2"): s("v2")},
 		StartTime:  at,
 		Transfers:  []Transfer{{At: at, FromUser: Ref{s("u1"), s("Bob")}, ToQueue: Ref{s("q2"), s("Sales")}, ToUser: Ref{s("u2"), ""}}},
 		Links:      Links{s("r"), s("i")},
-		Content: Content{s("es"), s("eb"), s("et"), s("rs"), s("rb"), s("rt"), s("tr"), s("su"), s("ss")},
+		Content:    Content{s("es"), s("eb"), s("et"), s("rs"), s("rb"), s("rt"), s("tr"), s("su"), s("ss")},
 	}
 }
 
