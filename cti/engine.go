@@ -87,6 +87,62 @@ type conv struct {
 	rec     *ConvRecord
 	dirty   bool
 	timerAt time.Time
+
+	// Storage for snap, rec, and the first leg's agent leg, leg record
+	// and agent, allocated with the conv: one long-lived object per
+	// conversation instead of six (each allocated amid the decoder's
+	// short-lived garbage, where it would pin a span).
+	inline struct {
+		snap  Conversation
+		rec   ConvRecord
+		agent [1]AgentLeg
+		lr    LegRecord
+		who   Agent
+		used  uint8 // inLR, inWho
+	}
+}
+
+const (
+	inLR uint8 = 1 << iota
+	inWho
+)
+
+// newLR returns a new leg record (the inline one first).
+func (cv *conv) newLR(lr LegRecord) *LegRecord {
+	if cv.inline.used&inLR == 0 {
+		cv.inline.used |= inLR
+		cv.inline.lr = lr
+		return &cv.inline.lr
+	}
+	return &lr
+}
+
+// newAgent returns a new Agent (the inline one first).
+func (cv *conv) newAgent(a Agent) *Agent {
+	if cv.inline.used&inWho == 0 {
+		cv.inline.used |= inWho
+		cv.inline.who = a
+		return &cv.inline.who
+	}
+	return &a
+}
+
+// keep takes snap, the engine's first snapshot of the conversation, into
+// the inline storage.
+func (cv *conv) keep(snap *Conversation) {
+	cv.inline.snap = *snap
+	cv.snap = &cv.inline.snap
+}
+
+// settle packs the kept snapshot (see pack) and moves a single agent leg
+// into the inline storage.
+func (cv *conv) settle() {
+	c := cv.snap
+	cv.arena = c.pack(cv.arena)
+	if len(c.Agents) == 1 && &c.Agents[0] != &cv.inline.agent[0] {
+		cv.inline.agent[0] = c.Agents[0]
+		c.Agents = cv.inline.agent[:1:1]
+	}
 }
 
 type message struct {
@@ -358,14 +414,16 @@ func (e *Engine) step(cv *conv, snap *Conversation, msgs []message, since time.T
 		rec, err := e.state.LoadConversation(ctx, cv.id)
 		switch {
 		case err == nil:
-			cv.rec = rec
+			cv.inline.rec = *rec
+			cv.rec = &cv.inline.rec
 			cv.stored = true
 		case errors.Is(err, ErrNotFound):
 		default:
 			e.fail(ErrorNotice{ConversationID: cv.id, Stage: "load", Err: err})
 		}
 		if cv.rec == nil {
-			cv.rec = &ConvRecord{ID: cv.id}
+			cv.inline.rec = ConvRecord{ID: cv.id}
+			cv.rec = &cv.inline.rec
 		}
 		if cv.rec.Legs == nil {
 			cv.rec.Legs = map[string]*LegRecord{}
@@ -384,11 +442,11 @@ func (e *Engine) step(cv *conv, snap *Conversation, msgs []message, since time.T
 	}
 	if snap != nil {
 		if cv.snap == nil {
-			cv.snap = snap
+			cv.keep(snap)
 		} else {
 			cv.snap.Merge(snap)
 		}
-		cv.arena = cv.snap.pack(cv.arena)
+		cv.settle()
 	}
 	for _, m := range msgs {
 		if m.choose {
@@ -430,7 +488,7 @@ func (e *Engine) evaluate(ctx context.Context, cv *conv, since time.Time) {
 		}
 		lr := rec.Legs[leg.ID]
 		if lr == nil {
-			lr = &LegRecord{UserID: leg.UserID}
+			lr = cv.newLR(LegRecord{UserID: leg.UserID})
 			rec.Legs[leg.ID] = lr
 			cv.dirty = true
 		}
@@ -578,7 +636,7 @@ func errString(err error) string {
 	return err.Error()
 }
 
-func (e *Engine) agent(ctx context.Context, leg *AgentLeg, lr *LegRecord) (Agent, error) {
+func (e *Engine) agent(ctx context.Context, cv *conv, leg *AgentLeg, lr *LegRecord) (Agent, error) {
 	if lr.Agent != nil {
 		return *lr.Agent, nil
 	}
@@ -589,7 +647,7 @@ func (e *Engine) agent(ctx context.Context, leg *AgentLeg, lr *LegRecord) (Agent
 	if err != nil {
 		return Agent{}, err
 	}
-	lr.Agent = &a
+	lr.Agent = cv.newAgent(a)
 	return a, nil
 }
 
@@ -633,7 +691,7 @@ func (e *Engine) pop(ctx context.Context, cv *conv, leg *AgentLeg, lr *LegRecord
 		n.Decision = Decision{Action: ActionNone, Reason: "rule " + rule.Name + " pops nothing"}
 		return
 	}
-	agent, err := e.agent(ctx, leg, lr)
+	agent, err := e.agent(ctx, cv, leg, lr)
 	if err != nil {
 		n.Err = err
 		if errors.Is(err, ErrUnknownAgent) {
@@ -713,9 +771,15 @@ func (e *Engine) perform(ctx context.Context, cv *conv, leg *AgentLeg, lr *LegRe
 		// retry shows it instead of creating it again.
 		cv.rec.Created = append(cv.rec.Created, res.Created...)
 		if res.Shown != nil {
-			lr.Popped = res.Shown
+			// The record shown is most often one of the candidates: keep
+			// one copy of it.
+			shown := res.Shown
+			if i := slices.IndexFunc(cv.rec.Candidates, func(r Record) bool { return r.equal(shown) }); i >= 0 {
+				shown = &cv.rec.Candidates[i]
+			}
+			lr.Popped = shown
 			if cv.rec.Resolved == nil {
-				cv.rec.Resolved = res.Shown
+				cv.rec.Resolved = shown
 			}
 		}
 		if err != nil {
@@ -775,7 +839,7 @@ func (e *Engine) answer(ctx context.Context, cv *conv, legID string, pick *Recor
 			}
 		})
 	}()
-	agent, err := e.agent(ctx, leg, lr)
+	agent, err := e.agent(ctx, cv, leg, lr)
 	if err != nil {
 		n.Err = err
 		return PopResult{}, err
@@ -803,7 +867,7 @@ func (e *Engine) answer(ctx context.Context, cv *conv, legID string, pick *Recor
 func (e *Engine) enqueue(ctx context.Context, cv *conv, leg *AgentLeg, lr *LegRecord, rule *Rule, now time.Time) bool {
 	if lr.Agent == nil && e.dir != nil {
 		if a, err := e.dir.Agent(ctx, leg); err == nil {
-			lr.Agent = &a
+			lr.Agent = cv.newAgent(a)
 		}
 	}
 	// A leg that ended before its pop (or a rule that pops nothing) still
