@@ -74,43 +74,56 @@ type conv struct {
 	pending *Conversation
 	since   time.Time // when the oldest pending snapshot arrived
 	msgs    []message
-	running bool
 	lastIn  time.Time
+	running bool
 	// finished is written by the worker and read under shard.mu when it exits.
 	finished bool
 
 	// worker-owned
 	loaded  bool
 	stored  bool // the record is in the state store
+	dirty   bool
+	used    uint8 // inLR, inWho, inCand
 	snap    *Conversation
 	arena   string // the storage of snap's strings (see pack)
 	rec     *ConvRecord
-	dirty   bool
 	timerAt time.Time
 
-	// Storage for snap, rec, and the first leg's agent leg, leg record
-	// and agent, allocated with the conv: one long-lived object per
-	// conversation instead of six (each allocated amid the decoder's
-	// short-lived garbage, where it would pin a span).
+	// Storage for snap, rec, the first leg's agent leg, leg record and
+	// agent, and a single candidate, allocated with the conv: one
+	// long-lived object per conversation instead of seven (each allocated
+	// amid the decoder's short-lived garbage, where it would pin a span).
 	inline struct {
 		snap  Conversation
 		rec   ConvRecord
 		agent [1]AgentLeg
 		lr    LegRecord
 		who   Agent
-		used  uint8 // inLR, inWho
+		cand  [1]Record
 	}
 }
 
 const (
 	inLR uint8 = 1 << iota
 	inWho
+	inCand
 )
+
+// keepCandidates returns the candidates to keep in the record: a single
+// one is copied inline (once).
+func (cv *conv) keepCandidates(rs []Record) []Record {
+	if len(rs) != 1 || cv.used&inCand != 0 {
+		return rs
+	}
+	cv.used |= inCand
+	cv.inline.cand[0] = rs[0]
+	return cv.inline.cand[:1:1]
+}
 
 // newLR returns a new leg record (the inline one first).
 func (cv *conv) newLR(lr LegRecord) *LegRecord {
-	if cv.inline.used&inLR == 0 {
-		cv.inline.used |= inLR
+	if cv.used&inLR == 0 {
+		cv.used |= inLR
 		cv.inline.lr = lr
 		return &cv.inline.lr
 	}
@@ -119,8 +132,8 @@ func (cv *conv) newLR(lr LegRecord) *LegRecord {
 
 // newAgent returns a new Agent (the inline one first).
 func (cv *conv) newAgent(a Agent) *Agent {
-	if cv.inline.used&inWho == 0 {
-		cv.inline.used |= inWho
+	if cv.used&inWho == 0 {
+		cv.used |= inWho
 		cv.inline.who = a
 		return &cv.inline.who
 	}
@@ -735,7 +748,7 @@ func (e *Engine) cachedIdentify(ctx context.Context, cv *conv, rule *Rule) (Resu
 	if err != nil {
 		return res, id, err
 	}
-	rec.Identified, rec.Identity, rec.Candidates, rec.More = true, id, res.Records, res.More
+	rec.Identified, rec.Identity, rec.Candidates, rec.More = true, id, cv.keepCandidates(res.Records), res.More
 	cv.dirty = true
 	return res, id, nil
 }
