@@ -332,8 +332,10 @@ func (c *Conversation) Merge(o *Conversation) {
 		return
 	}
 	newer := o.progress() >= c.progress()
+	// Equal values are left alone (here and below): the kept snapshot's
+	// strings stay where they are (see pack).
 	pick := func(dst *string, v string) {
-		if v != "" && (newer || *dst == "") {
+		if v != "" && v != *dst && (newer || *dst == "") {
 			*dst = v
 		}
 	}
@@ -345,13 +347,13 @@ func (c *Conversation) Merge(o *Conversation) {
 	if c.ID == "" {
 		c.ID = o.ID
 	}
-	if o.Media != "" && (newer || c.Media == "") {
+	if o.Media != "" && o.Media != c.Media && (newer || c.Media == "") {
 		c.Media = o.Media
 	}
-	if o.Channel != "" && (newer || c.Channel == "") {
+	if o.Channel != "" && o.Channel != c.Channel && (newer || c.Channel == "") {
 		c.Channel = o.Channel
 	}
-	if o.Direction != "" && (newer || c.Direction == "") {
+	if o.Direction != "" && o.Direction != c.Direction && (newer || c.Direction == "") {
 		c.Direction = o.Direction
 	}
 	mergeRef(&c.Queue, o.Queue, newer)
@@ -388,7 +390,7 @@ func (c *Conversation) Merge(o *Conversation) {
 			c.Attributes = make(map[string]string, len(o.Attributes))
 		}
 		for k, v := range o.Attributes {
-			if _, ok := c.Attributes[k]; !ok || newer {
+			if cur, ok := c.Attributes[k]; !ok || (newer && cur != v) {
 				c.Attributes[k] = v
 			}
 		}
@@ -419,13 +421,11 @@ func sameTransfer(a, b Transfer) bool {
 }
 
 func mergeRef(dst *Ref, v Ref, newer bool) {
-	if v.ID != "" && (newer || dst.ID == "") {
-		if dst.ID != v.ID {
-			dst.Name = "" // a different object: its name no longer applies
-		}
+	if v.ID != "" && v.ID != dst.ID && (newer || dst.ID == "") {
+		dst.Name = "" // a different object: its name no longer applies
 		dst.ID = v.ID
 	}
-	if v.Name != "" && (v.ID == "" || v.ID == dst.ID) && (newer || dst.Name == "") {
+	if v.Name != "" && v.Name != dst.Name && (v.ID == "" || v.ID == dst.ID) && (newer || dst.Name == "") {
 		dst.Name = v.Name
 	}
 }
@@ -436,7 +436,7 @@ func mergeLeg(l, o *AgentLeg) {
 	newer := o.Phase() >= l.Phase()
 	// Keep the wrap-up once seen: a stale snapshot never takes it away.
 	wrap := l.Wrapup
-	if o.Wrapup != nil && (newer || wrap == nil) {
+	if o.Wrapup != nil && (newer || wrap == nil) && (wrap == nil || !sameWrapup(wrap, o.Wrapup)) {
 		wc := *o.Wrapup
 		wc.Tags = slices.Clone(o.Wrapup.Tags)
 		wrap = &wc
@@ -444,6 +444,7 @@ func mergeLeg(l, o *AgentLeg) {
 	if newer {
 		old := *l
 		*l = *o
+		keepSame(l, &old)
 		fillLeg(l, &old)
 	} else {
 		fillLeg(l, o)
@@ -478,4 +479,26 @@ func fillLeg(l, from *AgentLeg) {
 	if l.ACW == "" {
 		l.ACW = from.ACW
 	}
+}
+
+func sameWrapup(a, b *Wrapup) bool {
+	return a.Code == b.Code && a.Name == b.Name && a.Category == b.Category && a.Notes == b.Notes &&
+		slices.Equal(a.Tags, b.Tags) && a.Duration == b.Duration && a.EndTime.Equal(b.EndTime) &&
+		a.EndTime.Location() == b.EndTime.Location()
+}
+
+// keepSame puts back old's strings where l has equal ones (see pack).
+func keepSame(l, old *AgentLeg) {
+	keep := func(dst *string, v string) {
+		if *dst == v {
+			*dst = v
+		}
+	}
+	keep(&l.ID, old.ID)
+	keep(&l.UserID, old.UserID)
+	keep(&l.Name, old.Name)
+	keep(&l.Email, old.Email)
+	keep(&l.Queue.ID, old.Queue.ID)
+	keep(&l.Queue.Name, old.Queue.Name)
+	keep(&l.DisconnectType, old.DisconnectType)
 }

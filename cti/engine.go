@@ -76,18 +76,88 @@ type conv struct {
 	pending *Conversation
 	since   time.Time // when the oldest pending snapshot arrived
 	msgs    []message
-	running bool
 	lastIn  time.Time
+	running bool
 	// finished is written by the worker and read under shard.mu when it exits.
 	finished bool
 
 	// worker-owned
 	loaded  bool
 	stored  bool // the record is in the state store
-	snap    *Conversation
-	rec     *ConvRecord
 	dirty   bool
+	used    uint8 // inLR, inWho, inCand
+	snap    *Conversation
+	arena   string // the storage of snap's strings (see pack)
+	rec     *ConvRecord
 	timerAt time.Time
+
+	// Storage for snap, rec, the first leg's agent leg, leg record and
+	// agent, and a single candidate, allocated with the conv: one
+	// long-lived object per conversation instead of seven (each allocated
+	// amid the decoder's short-lived garbage, where it would pin a span).
+	inline struct {
+		snap  Conversation
+		rec   ConvRecord
+		agent [1]AgentLeg
+		lr    LegRecord
+		who   Agent
+		cand  [1]Record
+	}
+}
+
+const (
+	inLR uint8 = 1 << iota
+	inWho
+	inCand
+)
+
+// keepCandidates returns the candidates to keep in the record: a single
+// one is copied inline (once).
+func (cv *conv) keepCandidates(rs []Record) []Record {
+	if len(rs) != 1 || cv.used&inCand != 0 {
+		return rs
+	}
+	cv.used |= inCand
+	cv.inline.cand[0] = rs[0]
+	return cv.inline.cand[:1:1]
+}
+
+// newLR returns a new leg record (the inline one first).
+func (cv *conv) newLR(lr LegRecord) *LegRecord {
+	if cv.used&inLR == 0 {
+		cv.used |= inLR
+		cv.inline.lr = lr
+		return &cv.inline.lr
+	}
+	return &lr
+}
+
+// newAgent returns a new Agent (the inline one first).
+func (cv *conv) newAgent(a Agent) *Agent {
+	if cv.used&inWho == 0 {
+		cv.used |= inWho
+		cv.inline.who = a
+		return &cv.inline.who
+	}
+	return &a
+}
+
+// keep takes snap, the engine's first snapshot of the conversation, into
+// the inline storage.
+func (cv *conv) keep(snap *Conversation) {
+	cv.inline.snap = *snap
+	cv.snap = &cv.inline.snap
+}
+
+// settle packs the kept snapshot (see pack) and moves a single agent leg
+// into the inline storage.
+func (cv *conv) settle() {
+	c := cv.snap
+	cv.arena = c.pack(cv.arena)
+	if len(c.Agents) == 1 && &c.Agents[0] != &cv.inline.agent[0] {
+		cv.inline.agent[0] = c.Agents[0]
+		c.Agents = cv.inline.agent[:1:1]
+	}
 }
 
 type message struct {
@@ -359,14 +429,16 @@ func (e *Engine) step(cv *conv, snap *Conversation, msgs []message, since time.T
 		rec, err := e.state.LoadConversation(ctx, cv.id)
 		switch {
 		case err == nil:
-			cv.rec = rec
+			cv.inline.rec = *rec
+			cv.rec = &cv.inline.rec
 			cv.stored = true
 		case errors.Is(err, ErrNotFound):
 		default:
 			e.fail(ErrorNotice{ConversationID: cv.id, Stage: "load", Err: err})
 		}
 		if cv.rec == nil {
-			cv.rec = &ConvRecord{ID: cv.id}
+			cv.inline.rec = ConvRecord{ID: cv.id}
+			cv.rec = &cv.inline.rec
 		}
 		if cv.rec.Legs == nil {
 			cv.rec.Legs = map[string]*LegRecord{}
@@ -385,10 +457,11 @@ func (e *Engine) step(cv *conv, snap *Conversation, msgs []message, since time.T
 	}
 	if snap != nil {
 		if cv.snap == nil {
-			cv.snap = snap
+			cv.keep(snap)
 		} else {
 			cv.snap.Merge(snap)
 		}
+		cv.settle()
 	}
 	for _, m := range msgs {
 		if m.choose {
@@ -430,7 +503,7 @@ func (e *Engine) evaluate(ctx context.Context, cv *conv, since time.Time) {
 		}
 		lr := rec.Legs[leg.ID]
 		if lr == nil {
-			lr = &LegRecord{UserID: leg.UserID}
+			lr = cv.newLR(LegRecord{UserID: leg.UserID})
 			rec.Legs[leg.ID] = lr
 			cv.dirty = true
 		}
@@ -578,7 +651,7 @@ func errString(err error) string {
 	return err.Error()
 }
 
-func (e *Engine) agent(ctx context.Context, leg *AgentLeg, lr *LegRecord) (Agent, error) {
+func (e *Engine) agent(ctx context.Context, cv *conv, leg *AgentLeg, lr *LegRecord) (Agent, error) {
 	if lr.Agent != nil {
 		return *lr.Agent, nil
 	}
@@ -589,7 +662,7 @@ func (e *Engine) agent(ctx context.Context, leg *AgentLeg, lr *LegRecord) (Agent
 	if err != nil {
 		return Agent{}, err
 	}
-	lr.Agent = &a
+	lr.Agent = cv.newAgent(a)
 	return a, nil
 }
 
@@ -633,7 +706,7 @@ func (e *Engine) pop(ctx context.Context, cv *conv, leg *AgentLeg, lr *LegRecord
 		n.Decision = Decision{Action: ActionNone, Reason: "rule " + rule.Name + " pops nothing"}
 		return
 	}
-	agent, err := e.agent(ctx, leg, lr)
+	agent, err := e.agent(ctx, cv, leg, lr)
 	if err != nil {
 		n.Err = err
 		if errors.Is(err, ErrUnknownAgent) {
@@ -677,7 +750,7 @@ func (e *Engine) cachedIdentify(ctx context.Context, cv *conv, rule *Rule) (Resu
 	if err != nil {
 		return res, id, err
 	}
-	rec.Identified, rec.Identity, rec.Candidates, rec.More = true, id, res.Records, res.More
+	rec.Identified, rec.Identity, rec.Candidates, rec.More = true, id, cv.keepCandidates(res.Records), res.More
 	cv.dirty = true
 	return res, id, nil
 }
@@ -713,9 +786,15 @@ func (e *Engine) perform(ctx context.Context, cv *conv, leg *AgentLeg, lr *LegRe
 		// retry shows it instead of creating it again.
 		cv.rec.Created = append(cv.rec.Created, res.Created...)
 		if res.Shown != nil {
-			lr.Popped = res.Shown
+			// The record shown is most often one of the candidates: keep
+			// one copy of it.
+			shown := res.Shown
+			if i := slices.IndexFunc(cv.rec.Candidates, func(r Record) bool { return r.equal(shown) }); i >= 0 {
+				shown = &cv.rec.Candidates[i]
+			}
+			lr.Popped = shown
 			if cv.rec.Resolved == nil {
-				cv.rec.Resolved = res.Shown
+				cv.rec.Resolved = shown
 			}
 		}
 		if err != nil {
@@ -775,7 +854,7 @@ func (e *Engine) answer(ctx context.Context, cv *conv, legID string, pick *Recor
 			}
 		})
 	}()
-	agent, err := e.agent(ctx, leg, lr)
+	agent, err := e.agent(ctx, cv, leg, lr)
 	if err != nil {
 		n.Err = err
 		return PopResult{}, err
@@ -803,7 +882,7 @@ func (e *Engine) answer(ctx context.Context, cv *conv, legID string, pick *Recor
 func (e *Engine) enqueue(ctx context.Context, cv *conv, leg *AgentLeg, lr *LegRecord, rule *Rule, now time.Time) bool {
 	if lr.Agent == nil && e.dir != nil {
 		if a, err := e.dir.Agent(ctx, leg); err == nil {
-			lr.Agent = &a
+			lr.Agent = cv.newAgent(a)
 		}
 	}
 	// A leg that ended before its pop (or a rule that pops nothing) still

@@ -1,6 +1,7 @@
 package cti
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -42,6 +43,15 @@ func (r Record) Ref() string { return string(r.Kind) + "/" + strconv.FormatInt(r
 
 // Same reports whether r and o are the same Zendesk object.
 func (r Record) Same(o Record) bool { return r.Kind == o.Kind && r.ID == o.ID }
+
+// equal reports whether r and o hold the same values.
+func (r *Record) equal(o *Record) bool {
+	return r.Kind == o.Kind && r.ID == o.ID && r.Name == o.Name && r.Email == o.Email && r.Phone == o.Phone &&
+		r.ExternalID == o.ExternalID && r.Status == o.Status && r.RequesterID == o.RequesterID &&
+		r.OrganizationID == o.OrganizationID && r.UpdatedAt == o.UpdatedAt && r.URL == o.URL &&
+		(r.OpenTickets == nil) == (o.OpenTickets == nil) &&
+		slices.EqualFunc(r.OpenTickets, o.OpenTickets, func(a, b Record) bool { return a.equal(&b) })
+}
 
 // Unsolved reports whether a ticket status counts as open: new, open,
 // pending or hold.

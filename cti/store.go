@@ -3,6 +3,7 @@ package cti
 import (
 	"cmp"
 	"context"
+	"fmt"
 	"maps"
 	"slices"
 	"sync"
@@ -169,8 +170,10 @@ type Store interface {
 // deployments that accept losing pending syncs on a crash (package syncmap
 // has a durable one). The zero value is ready to use.
 type MemoryStore struct {
-	mu    sync.Mutex
-	convs map[string]*ConvRecord
+	mu sync.Mutex
+	// convs holds each record encoded (encodeRecord): one allocation per
+	// conversation instead of a deep copy's dozen.
+	convs map[string]storedConv
 	jobs  map[string]*SyncJob
 	dead  map[string]*SyncJob
 }
@@ -179,6 +182,12 @@ var (
 	_ Store           = (*MemoryStore)(nil)
 	_ OutboxInspector = (*MemoryStore)(nil)
 )
+
+type storedConv struct {
+	done    bool
+	updated time.Time
+	b       []byte
+}
 
 // NewMemoryStore returns an empty MemoryStore.
 func NewMemoryStore() *MemoryStore { return &MemoryStore{} }
@@ -191,18 +200,22 @@ func (s *MemoryStore) LoadConversation(_ context.Context, id string) (*ConvRecor
 	if !ok {
 		return nil, ErrNotFound
 	}
-	return r.Clone(), nil
+	rec, err := decodeRecord(r.b)
+	if err != nil {
+		return nil, fmt.Errorf("cti: memory store: conversation %s: %w", id, err)
+	}
+	return rec, nil
 }
 
 // SaveConversation implements StateStore.
 func (s *MemoryStore) SaveConversation(_ context.Context, rec *ConvRecord) error {
-	c := rec.Clone()
+	b := encodeRecord(rec)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.convs == nil {
-		s.convs = map[string]*ConvRecord{}
+		s.convs = map[string]storedConv{}
 	}
-	s.convs[rec.ID] = c
+	s.convs[rec.ID] = storedConv{done: rec.Done, updated: rec.UpdatedAt, b: b}
 	return nil
 }
 
@@ -212,7 +225,7 @@ func (s *MemoryStore) OpenConversations(context.Context) ([]string, error) {
 	defer s.mu.Unlock()
 	var ids []string
 	for id, r := range s.convs {
-		if !r.Done {
+		if !r.done {
 			ids = append(ids, id)
 		}
 	}
@@ -226,7 +239,7 @@ func (s *MemoryStore) PruneConversations(_ context.Context, before time.Time) (i
 	defer s.mu.Unlock()
 	n := 0
 	for id, r := range s.convs {
-		if r.Done && r.UpdatedAt.Before(before) {
+		if r.done && r.updated.Before(before) {
 			delete(s.convs, id)
 			n++
 		}
