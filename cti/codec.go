@@ -130,11 +130,15 @@ func (e *enc) convRecord(r *ConvRecord) {
 
 // encodeRecord returns r encoded, in an exactly sized allocation.
 func encodeRecord(r *ConvRecord) []byte {
-	var e enc
 	var buf [1024]byte
-	e.b = buf[:0]
+	return slices.Clone(appendRecord(buf[:0], r))
+}
+
+// appendRecord appends r's encoding to b.
+func appendRecord(b []byte, r *ConvRecord) []byte {
+	e := enc{b: b}
 	e.convRecord(r)
-	return slices.Clone(e.b)
+	return e.b
 }
 
 type dec struct {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"log/slog"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -49,6 +50,9 @@ type Engine struct {
 
 	seed   maphash.Seed
 	shards [nShards]shard
+	// epoch is when the engine was built: conversations keep their times
+	// as durations since (monotonic), 8 bytes each instead of 24.
+	epoch time.Time
 
 	life    sync.RWMutex // guards started, running; held (R) while spawning workers
 	started bool
@@ -74,22 +78,25 @@ type conv struct {
 
 	// mailbox (shard.mu)
 	pending *Conversation
-	since   time.Time // when the oldest pending snapshot arrived
+	since   int64 // when the oldest pending snapshot arrived (Engine.mono)
 	msgs    []message
-	lastIn  time.Time
+	lastIn  int64 // Engine.mono
 	running bool
 	// finished is written by the worker and read under shard.mu when it exits.
 	finished bool
 
 	// worker-owned
-	loaded  bool
-	stored  bool // the record is in the state store
-	dirty   bool
-	used    uint8 // inLR, inWho, inCand
-	snap    *Conversation
-	arena   string // the storage of snap's strings (see pack)
-	rec     *ConvRecord
-	timerAt time.Time
+	loaded bool
+	stored bool // the record is in the state store
+	dirty  bool
+	used   uint8 // inLR, inWho, inCand
+	snap   *Conversation
+	arena  string // the storage of snap's strings (see pack)
+	rec    *ConvRecord
+	// legs holds the leg records, in the order first seen; rec.Legs is
+	// nil but while the record is saved (see save).
+	legs    []legSlot
+	timerAt int64 // Unix ns; 0 when none
 
 	// Storage for snap, rec, the first leg's agent leg, leg record and
 	// agent, and a single candidate, allocated with the conv: one
@@ -102,7 +109,61 @@ type conv struct {
 		lr    LegRecord
 		who   Agent
 		cand  [1]Record
+		legs  [1]legSlot
 	}
+}
+
+// legSlot is one leg record of a conversation, by leg id.
+type legSlot struct {
+	id string
+	lr *LegRecord
+}
+
+// leg returns the record of leg id, or nil.
+func (cv *conv) leg(id string) *LegRecord {
+	for i := range cv.legs {
+		if cv.legs[i].id == id {
+			return cv.legs[i].lr
+		}
+	}
+	return nil
+}
+
+// addLeg adds the record of a leg not yet known.
+func (cv *conv) addLeg(id string, lr *LegRecord) {
+	if cv.legs == nil {
+		cv.legs = cv.inline.legs[:0:1]
+	}
+	cv.legs = append(cv.legs, legSlot{id, lr})
+}
+
+// takeLegs moves the loaded record's legs into cv.legs, in id order.
+func (cv *conv) takeLegs() {
+	for _, id := range slices.Sorted(maps.Keys(cv.rec.Legs)) {
+		if lr := cv.rec.Legs[id]; lr != nil {
+			cv.addLeg(id, lr)
+		}
+	}
+	cv.rec.Legs = nil
+}
+
+// legMaps recycles the maps the records are saved with: a conversation
+// keeps its legs in a slice (a map is two more long-lived objects).
+var legMaps = sync.Pool{New: func() any { return map[string]*LegRecord{} }}
+
+// save saves the conversation's record, its legs in rec.Legs meanwhile
+// (a StateStore does not retain the record).
+func (e *Engine) save(ctx context.Context, cv *conv) error {
+	m := legMaps.Get().(map[string]*LegRecord)
+	for _, l := range cv.legs {
+		m[l.id] = l.lr
+	}
+	cv.rec.Legs = m
+	err := e.state.SaveConversation(ctx, cv.rec)
+	cv.rec.Legs = nil
+	clear(m)
+	legMaps.Put(m)
+	return err
 }
 
 const (
@@ -191,6 +252,7 @@ func NewEngine(src Source, rules *Rules, opts ...Option) (*Engine, error) {
 		syncConc: 8,
 		batch:    100,
 		seed:     maphash.MakeSeed(),
+		epoch:    time.Now(),
 		wake:     make(chan struct{}, 1),
 	}
 	e.rules = *rules
@@ -304,6 +366,23 @@ func (e *Engine) Run(ctx context.Context) error {
 	return nil
 }
 
+// mono returns t as a duration since the engine's epoch (0 for the zero
+// time).
+func (e *Engine) mono(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return max(int64(t.Sub(e.epoch)), 1)
+}
+
+// at is the inverse of mono.
+func (e *Engine) at(d int64) time.Time {
+	if d == 0 {
+		return time.Time{}
+	}
+	return e.epoch.Add(time.Duration(d))
+}
+
 func (e *Engine) shard(id string) *shard {
 	return &e.shards[maphash.String(e.seed, id)%nShards]
 }
@@ -340,11 +419,11 @@ func (e *Engine) HandleConversation(_ context.Context, c *Conversation) error {
 		sh.m[c.ID] = cv
 	}
 	if cv.pending == nil {
-		cv.pending, cv.since = c, c.ObservedAt
+		cv.pending, cv.since = c, e.mono(c.ObservedAt)
 	} else {
 		cv.pending.Merge(c)
 	}
-	cv.lastIn = now
+	cv.lastIn = e.mono(now)
 	start := !cv.running
 	cv.running = true
 	sh.mu.Unlock()
@@ -418,7 +497,7 @@ func (e *Engine) work(cv *conv) {
 			return
 		}
 		sh.mu.Unlock()
-		e.step(cv, snap, msgs, since)
+		e.step(cv, snap, msgs, e.at(since))
 	}
 }
 
@@ -440,9 +519,7 @@ func (e *Engine) step(cv *conv, snap *Conversation, msgs []message, since time.T
 			cv.inline.rec = ConvRecord{ID: cv.id}
 			cv.rec = &cv.inline.rec
 		}
-		if cv.rec.Legs == nil {
-			cv.rec.Legs = map[string]*LegRecord{}
-		}
+		cv.takeLegs()
 		if cv.rec.Done {
 			cv.finished = true
 		}
@@ -489,7 +566,7 @@ func (e *Engine) evaluate(ctx context.Context, cv *conv, since time.Time) {
 		// know the conversation to resume it (Resumer), or one that ended
 		// during the pop would never be synced.
 		rec.UpdatedAt = now
-		if err := e.state.SaveConversation(ctx, rec); err != nil {
+		if err := e.save(ctx, cv); err != nil {
 			e.fail(ErrorNotice{ConversationID: cv.id, Stage: "save", Err: err})
 		} else {
 			cv.stored = true
@@ -501,10 +578,10 @@ func (e *Engine) evaluate(ctx context.Context, cv *conv, since time.Time) {
 		if leg.ID == "" {
 			continue
 		}
-		lr := rec.Legs[leg.ID]
+		lr := cv.leg(leg.ID)
 		if lr == nil {
 			lr = cv.newLR(LegRecord{UserID: leg.UserID})
-			rec.Legs[leg.ID] = lr
+			cv.addLeg(leg.ID, lr)
 			cv.dirty = true
 		}
 		if !lr.Matched {
@@ -552,13 +629,13 @@ func (e *Engine) evaluate(ctx context.Context, cv *conv, since time.Time) {
 		cv.finished = true
 		cv.dirty = true
 	}
-	if !wake.IsZero() && !wake.Equal(cv.timerAt) {
-		cv.timerAt = wake
+	if !wake.IsZero() && wake.UnixNano() != cv.timerAt {
+		cv.timerAt = wake.UnixNano()
 		e.timers.add(wake, cv.id)
 	}
 	if cv.dirty {
 		rec.UpdatedAt = now
-		if err := e.state.SaveConversation(ctx, rec); err != nil {
+		if err := e.save(ctx, cv); err != nil {
 			e.fail(ErrorNotice{ConversationID: cv.id, Stage: "save", Err: err})
 		} else {
 			cv.dirty, cv.stored = false, true
@@ -569,7 +646,7 @@ func (e *Engine) evaluate(ctx context.Context, cv *conv, since time.Time) {
 func (e *Engine) settled(cv *conv) bool {
 	for i := range cv.snap.Agents {
 		leg := &cv.snap.Agents[i]
-		lr := cv.rec.Legs[leg.ID]
+		lr := cv.leg(leg.ID)
 		if lr == nil || leg.Phase() == PhaseNone {
 			continue
 		}
@@ -810,7 +887,7 @@ func (e *Engine) perform(ctx context.Context, cv *conv, leg *AgentLeg, lr *LegRe
 
 // answer handles Engine.Choose inside the conversation's worker.
 func (e *Engine) answer(ctx context.Context, cv *conv, legID string, pick *Record) (PopResult, error) {
-	lr := cv.rec.Legs[legID]
+	lr := cv.leg(legID)
 	if lr == nil || !lr.Choosing || cv.snap == nil {
 		return PopResult{}, ErrNoChoice
 	}
@@ -870,7 +947,7 @@ func (e *Engine) answer(ctx context.Context, cv *conv, legID string, pick *Recor
 	// Save now: Choose may come after the leg settled, when no evaluation
 	// would persist it.
 	cv.rec.UpdatedAt = time.Now()
-	if err := e.state.SaveConversation(ctx, cv.rec); err != nil {
+	if err := e.save(ctx, cv); err != nil {
 		e.fail(ErrorNotice{ConversationID: cv.id, LegID: legID, Rule: rule.Name, Stage: "save", Err: err})
 	} else {
 		cv.dirty = false

@@ -938,3 +938,30 @@ func TestEngineEndlessDeferralGoesToDeadLetters(t *testing.T) {
 		require.NoError(t, r.stop())
 	})
 }
+
+// TestEngineSavesEveryLeg: the record saved for a conversation holds each
+// leg's record (the engine keeps them apart from the record between saves).
+func TestEngineSavesEveryLeg(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		store := cti.NewMemoryStore()
+		r := newRigWith(t, store, &sink{})
+		b := support("c1")
+		r.send(b.Alert("a", "u1"), b.Connect("a"))
+		r.send(b.Transfer("a", "b", "u2", cti.Ref{ID: "q-support", Name: "Support"}))
+		synctest.Wait()
+		rec, err := store.LoadConversation(context.Background(), "c1")
+		require.NoError(t, err)
+		require.Len(t, rec.Legs, 2)
+		a, bl := rec.Legs["a"], rec.Legs["b"]
+		require.NotNil(t, a)
+		require.NotNil(t, bl)
+		assert.Equal(t, cti.PhaseDisconnected, a.Phase)
+		assert.Equal(t, "u1", a.UserID)
+		assert.Equal(t, cti.PhaseOffered, bl.Phase)
+		assert.Equal(t, "u2", bl.UserID)
+		assert.True(t, a.PopDone && bl.PopDone)
+		require.NotNil(t, bl.Popped)
+		assert.Equal(t, int64(1), bl.Popped.ID)
+		require.NoError(t, r.stop())
+	})
+}

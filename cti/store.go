@@ -185,7 +185,7 @@ var (
 
 type storedConv struct {
 	done    bool
-	updated time.Time
+	updated int64 // Unix ns
 	b       []byte
 }
 
@@ -209,13 +209,23 @@ func (s *MemoryStore) LoadConversation(_ context.Context, id string) (*ConvRecor
 
 // SaveConversation implements StateStore.
 func (s *MemoryStore) SaveConversation(_ context.Context, rec *ConvRecord) error {
-	b := encodeRecord(rec)
+	var buf [1024]byte
+	b := appendRecord(buf[:0], rec)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.convs == nil {
 		s.convs = map[string]storedConv{}
 	}
-	s.convs[rec.ID] = storedConv{done: rec.Done, updated: rec.UpdatedAt, b: b}
+	// The previous encoding is overwritten when the new one fits (nothing
+	// else refers to it: Load copies out under s.mu): one allocation per
+	// conversation rather than one per save.
+	old := s.convs[rec.ID].b
+	if cap(old) >= len(b) {
+		b = append(old[:0], b...)
+	} else {
+		b = slices.Clone(b)
+	}
+	s.convs[rec.ID] = storedConv{done: rec.Done, updated: rec.UpdatedAt.UnixNano(), b: b}
 	return nil
 }
 
@@ -239,7 +249,7 @@ func (s *MemoryStore) PruneConversations(_ context.Context, before time.Time) (i
 	defer s.mu.Unlock()
 	n := 0
 	for id, r := range s.convs {
-		if r.done && r.updated.Before(before) {
+		if r.done && r.updated < before.UnixNano() {
 			delete(s.convs, id)
 			n++
 		}

@@ -103,7 +103,7 @@ func (e *Engine) janitor(ctx context.Context, now time.Time) {
 			}
 		}
 		for id, cv := range sh.m {
-			if !cv.running && now.Sub(cv.lastIn) > e.timing.IdleTimeout {
+			if !cv.running && now.Sub(e.at(cv.lastIn)) > e.timing.IdleTimeout {
 				delete(sh.m, id)
 				idle++
 			}

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/coder/websocket"
 	"github.com/cxplay/ctikit/cti"
@@ -57,7 +58,8 @@ type Source struct {
 	spare   chan struct{} // channel slots for gapless rotations
 
 	mu      sync.Mutex
-	tracked map[string]time.Time
+	tracked map[string]tracking
+	ids     idSlab // storage of the tracked conversations' ids
 	groups  []groupStatus
 	stats   SourceStats
 }
@@ -98,7 +100,7 @@ func NewSource(client *Client, opts ...Option) (*Source, error) {
 		return nil, errors.New("genesys: NewSource: nil Client")
 	}
 	s := &Source{client: client, dec: &Decoder{}, timing: DefaultTiming, backoff: DefaultReconnectBackoff,
-		perChannel: 1000, maxChannels: 20, tracked: map[string]time.Time{}, refetch: make(chan struct{}, 1)}
+		perChannel: 1000, maxChannels: 20, tracked: map[string]tracking{}, refetch: make(chan struct{}, 1)}
 	for _, o := range opts {
 		if err := o(s); err != nil {
 			return nil, err
@@ -140,7 +142,7 @@ func (s *Source) Resume(ids []string) {
 	defer s.mu.Unlock()
 	for _, id := range ids {
 		if id != "" {
-			s.tracked[id] = time.Now()
+			s.track(id, time.Now())
 		}
 	}
 }
@@ -645,9 +647,12 @@ func (s *Source) deliver(ctx context.Context, c *cti.Conversation) {
 	}
 	s.mu.Lock()
 	if settled(c) {
-		delete(s.tracked, c.ID)
+		if t, ok := s.tracked[c.ID]; ok {
+			c.ID = t.id
+			delete(s.tracked, c.ID)
+		}
 	} else {
-		s.tracked[c.ID] = time.Now()
+		c.ID = s.track(c.ID, time.Now())
 	}
 	s.stats.Delivered++
 	s.mu.Unlock()
@@ -670,6 +675,48 @@ func (s *Source) warmAgents(ctx context.Context) {
 	}
 }
 
+// tracking is what the source remembers of a tracked conversation.
+type tracking struct {
+	// id is the map key: a map assignment replaces a string key with the
+	// one assigned, so the key is always assigned from here, and the
+	// snapshots delivered carry this one copy (which the engine keeps too).
+	id   string
+	seen int64 // Unix ns
+}
+
+// track records conversation id as seen at now and returns the id's kept
+// copy. s.mu must be held.
+func (s *Source) track(id string, now time.Time) string {
+	t, ok := s.tracked[id]
+	if !ok {
+		t.id = s.ids.copy(id)
+	}
+	t.seen = now.UnixNano()
+	s.tracked[t.id] = t
+	return t.id
+}
+
+// idSlab copies conversation ids into shared chunks. An id lives as long
+// as its conversation (the source's tracking, the engine's state), so
+// allocated on its own amid the decoder's short-lived garbage it would pin
+// a span of that garbage's size class; ids seen around the same time share
+// a chunk instead, and so end around the same time.
+type idSlab struct{ buf []byte }
+
+const idChunk = 1024
+
+func (b *idSlab) copy(s string) string {
+	if len(s) == 0 || len(s) > idChunk/8 {
+		return strings.Clone(s)
+	}
+	if cap(b.buf)-len(b.buf) < len(s) {
+		b.buf = make([]byte, 0, idChunk)
+	}
+	n := len(b.buf)
+	b.buf = append(b.buf, s...)
+	return unsafe.String(&b.buf[n], len(s)) // b.buf[n:n+len(s)] is never written again
+}
+
 func (s *Source) requestRefetch() {
 	select {
 	case s.refetch <- struct{}{}:
@@ -684,8 +731,8 @@ func (s *Source) prune() []string {
 	defer s.mu.Unlock()
 	cutoff := time.Now().Add(-s.timing.TrackFor)
 	ids := make([]string, 0, len(s.tracked))
-	for id, seen := range s.tracked {
-		if seen.Before(cutoff) {
+	for id, t := range s.tracked {
+		if t.seen < cutoff.UnixNano() {
 			delete(s.tracked, id)
 			continue
 		}
