@@ -50,6 +50,7 @@ func TestEngineBatchWait(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
 		age       time.Duration // how long before Run the jobs became due
+		tries     int           // deliveries started before
 		batchSize int
 		single    bool
 		wantAfter time.Duration // first delivery after Run started
@@ -58,6 +59,7 @@ func TestEngineBatchWait(t *testing.T) {
 		{name: "fresh jobs wait", age: 0, wantAfter: 2 * time.Second, wantSizes: []int{5}},
 		{name: "half the wait gone", age: time.Second, wantAfter: time.Second, wantSizes: []int{5}},
 		{name: "due long enough", age: 3 * time.Second, wantAfter: 0, wantSizes: []int{5}},
+		{name: "a retry among them", age: 0, tries: 1, wantAfter: 0, wantSizes: []int{5}},
 		{name: "full batch", age: 0, batchSize: 5, wantAfter: 0, wantSizes: []int{5}},
 		{name: "sink without batches", age: 0, single: true, wantAfter: 0, wantSizes: []int{1, 1, 1, 1, 1}},
 	} {
@@ -67,11 +69,15 @@ func TestEngineBatchWait(t *testing.T) {
 				store := cti.NewMemoryStore()
 				for i := range 5 {
 					id := fmt.Sprintf("c%d", i)
-					require.NoError(t, store.Put(context.Background(), &cti.SyncJob{
+					j := &cti.SyncJob{
 						Key: cti.JobKey(id, "l"), ConversationID: id, LegID: "l", Rule: "support",
 						Conversation: &cti.Conversation{ID: id}, Popped: &cti.Record{Kind: cti.KindTicket, ID: int64(i + 1)},
 						EnqueuedAt: start.Add(-tc.age),
-					}))
+					}
+					if i == 3 {
+						j.Tries = tc.tries
+					}
+					require.NoError(t, store.Put(context.Background(), j))
 				}
 				ts := &timedBatchSink{}
 				var sk cti.Sink = ts

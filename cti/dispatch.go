@@ -143,8 +143,8 @@ func (e *Engine) dispatchLoop(ctx, syncCtx context.Context, cancelSync context.C
 
 // linger returns when to deliver the due jobs if they should wait for
 // others to share their batch (WithBatchWait), or the zero time to deliver
-// them now: fewer than a full batch can start and none of them has been
-// due for the batch wait yet.
+// them now: fewer than a full batch can start, none of them has been due
+// for the batch wait yet, and none was tried before.
 func (e *Engine) linger(jobs []*SyncJob, inflight map[string]bool, now time.Time) time.Time {
 	if e.batcher == nil || e.batchWait <= 0 {
 		return time.Time{}
@@ -156,6 +156,11 @@ func (e *Engine) linger(jobs []*SyncJob, inflight map[string]bool, now time.Time
 	for _, j := range jobs {
 		if conv, _ := jobKeys(j); inflight[conv] {
 			continue
+		}
+		if j.Tries > 0 {
+			// A retry or a deferred job waited already, and jobs
+			// retried after a 429 come due together anyway.
+			return time.Time{}
 		}
 		n++
 		due := j.EnqueuedAt

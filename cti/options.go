@@ -179,8 +179,8 @@ func WithBatchSize(n int) Option {
 // batch, when the sink is a BatchSink and fewer than a full batch are due
 // (like a producer's linger). Several syncs then cost one Zendesk write
 // (update_many, create_many) instead of one each, at the price of up to d
-// more before a sync lands. Jobs already due for d or more, and full
-// batches, go at once. Default 0: every due job goes at once.
+// more before a sync lands. Jobs already due for d or more, full batches,
+// and retries go at once. Default 0: every due job goes at once.
 func WithBatchWait(d time.Duration) Option {
 	return func(e *Engine) error {
 		if d < 0 {
