@@ -4,8 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"hash/crc32"
 	"sync"
+
+	"github.com/cespare/xxhash/v2"
 )
 
 // Notification topics and system messages.
@@ -267,9 +268,10 @@ func stringEnd(b []byte, i int) (int, bool) {
 // recentSet remembers the hashes of the last N event bodies, to drop an
 // exact duplicate (the same conversation update on the queue topic and the
 // user topic, or on two channels while one replaces the other) without
-// decoding it. The hash is two hardware-accelerated CRC-32s (IEEE and
-// Castagnoli) of the body, 64 bits together, plus its length: cheap enough
-// to stay under a microsecond for a 10 KB frame. Safe for concurrent use.
+// decoding it. The hash is XXH64 of the body plus its length: ~18 GB/s,
+// a 10 KB frame well under a microsecond with the split and the lookup
+// (two hardware CRC-32s, used before, took ~0.8 µs for 10 KB alone on AMD
+// EPYC; hash/maphash ~1.05 µs). Safe for concurrent use.
 type recentSet struct {
 	mu   sync.Mutex
 	set  map[bodyKey]struct{}
@@ -279,11 +281,9 @@ type recentSet struct {
 }
 
 type bodyKey struct {
-	ieee, castagnoli uint32
-	n                int
+	h uint64
+	n int
 }
-
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 func newRecentSet(n int) *recentSet {
 	n = max(n, 16)
@@ -292,7 +292,7 @@ func newRecentSet(n int) *recentSet {
 
 // seen records body and reports whether it was already there.
 func (r *recentSet) seen(body []byte) bool {
-	k := bodyKey{crc32.ChecksumIEEE(body), crc32.Checksum(body, castagnoli), len(body)}
+	k := bodyKey{xxhash.Sum64(body), len(body)}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if _, ok := r.set[k]; ok {
