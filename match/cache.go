@@ -144,6 +144,9 @@ func (c *Cached) Purge() {
 	clear(c.m)
 }
 
+// testHookMiss, set by tests, runs between a cache miss and the lookup.
+var testHookMiss func()
+
 // Match implements cti.Matcher.
 func (c *Cached) Match(ctx context.Context, q cti.Query) (cti.Result, error) {
 	if err := ctx.Err(); err != nil {
@@ -157,11 +160,19 @@ func (c *Cached) Match(ctx context.Context, q cti.Query) (cti.Result, error) {
 	if res, ok := c.get(key, q); ok {
 		return res, nil
 	}
+	if testHookMiss != nil {
+		testHookMiss()
+	}
 	if q.Conversation != nil {
 		// The shared lookup may outlive this call: give it its own copy.
 		q.Conversation = q.Conversation.Clone()
 	}
 	ch := c.sf.DoChan(key, func() (any, error) {
+		// A lookup that ended between this call's cache miss and now
+		// has filled the cache: no second search.
+		if res, ok := c.get(key, q); ok {
+			return res, nil
+		}
 		c.lookups.Add(1)
 		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.o.LookupTimeout)
 		defer cancel()

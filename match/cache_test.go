@@ -52,6 +52,40 @@ func TestCacheBurstMakesOneSearch(t *testing.T) {
 	}
 }
 
+// A caller whose cache miss came just before another caller's lookup
+// ended (and filled the cache) takes the cached answer instead of
+// searching again. Not parallel: it sets a package hook.
+func TestCacheMissRacingAFinishedLookup(t *testing.T) {
+	d := &zdfake.Dir{}
+	d.AddUser(user(1, "+14155551212"))
+	c := match.NewCache(newZendesk(t, d), match.CacheOptions{})
+	missed, resume := make(chan struct{}), make(chan struct{})
+	var first atomic.Bool
+	match.SetMissHook(func() {
+		if first.CompareAndSwap(false, true) {
+			close(missed)
+			<-resume // the other caller's lookup runs to the end meanwhile
+		}
+	})
+	t.Cleanup(func() { match.SetMissHook(nil) })
+	done := make(chan error)
+	go func() {
+		_, err := c.Match(context.Background(), query("+14155551212"))
+		done <- err
+	}()
+	<-missed
+	if _, err := c.Match(context.Background(), query("+14155551212")); err != nil {
+		t.Fatal(err)
+	}
+	close(resume)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if n := d.Calls(); n != 1 {
+		t.Errorf("%d searches, want 1: the late caller searched again", n)
+	}
+}
+
 func TestCacheTTL(t *testing.T) {
 	t.Parallel()
 	clk := &clock{now: t0}

@@ -6,3 +6,6 @@ func CacheLen(c *Cached) int {
 	defer c.mu.Unlock()
 	return len(c.m)
 }
+
+// SetMissHook sets a function run between a cache miss and the lookup.
+func SetMissHook(f func()) { testHookMiss = f }
