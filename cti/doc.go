@@ -38,7 +38,9 @@
 //	  - After the leg's wrap-up (or the grace period when none is expected)
 //	    the engine puts a SyncJob in the Outbox; the dispatcher runs the
 //	    Enricher and hands it to the Sink, retrying transient failures with
-//	    backoff and burying permanent ones in the dead letters. A StateStore
+//	    backoff and burying permanent ones in the dead letters; a BatchSink
+//	    gets the jobs due together in one call (WithBatchWait lets a job
+//	    wait a moment for company). A StateStore
 //	    remembers what was popped and queued, so a restart neither pops nor
 //	    syncs twice. MemoryStore is the in-memory default; package syncmap has
 //	    a durable one.

@@ -68,9 +68,12 @@
 //
 // Writes are paced (WithUpdateRate, 100 a minute by default: Zendesk's
 // Update Ticket limit) and a 429 holds every request back for its
-// Retry-After; under a backlog, comments to existing tickets go in
+// Retry-After. When several syncs are due together (a backlog, or the
+// engine's cti.WithBatchWait), comments to existing tickets go in
 // update_many requests of up to 100 tickets, one update per ticket per
-// request so that the comments of one ticket keep their order. Comments
+// request so that the comments of one ticket keep their order, and first
+// tries that make new tickets go in create_many requests (three or more,
+// when the Zendesk implementation is a ManyCreator). Comments
 // and field values over DefaultMaxComment bytes are cut with
 // TruncatedMarker. A ticket field Zendesk rejects (422) is reported once
 // (log and NoticeFieldRejected, naming the field id) and the rest is

@@ -11,7 +11,8 @@
 //	c, err := zendesk.NewFromEnv(zendesk.WithLogger(log), zendesk.WithAppID(appID))
 //
 // The Client implements syncmap.Zendesk (tickets, update_many with job
-// polling, comments, Talk Partner Edition call records); c.Searcher() is
+// polling, comments, Talk Partner Edition call records) and
+// syncmap.ManyCreator (create_many); c.Searcher() is
 // its match.Searcher and match.IdentityLister. NewDirectory builds the
 // cti.Directory (Genesys agent → Zendesk agent by email, with the rules
 // file's agents: overrides) and NewPopper the cti.Popper (Talk Partner
@@ -26,7 +27,7 @@
 // User, CreateUser (with phone, email and social identities), Identities,
 // RequestedTickets / UnsolvedTickets (most recently updated first, read
 // from the requested-tickets list, not the lagging search index), Ticket,
-// CreateTicket, UpdateTicket, UpdateMany, DisplayUser, DisplayTicket,
+// CreateTicket, UpdateTicket, UpdateMany, CreateMany, DisplayUser, DisplayTicket,
 // CreateVoiceTicket, CreateCall, UpdateCall. API returns the go-zendesk
 // client for anything else.
 //
