@@ -216,6 +216,12 @@ func (e *Enricher) enrichEnd(ctx context.Context, c *cti.Conversation, end *endD
 	}
 	if e.parts.Analytics && !end.analytics {
 		a, err := e.analytics(ctx, c.ID)
+		if isStatus(err, http.StatusNotFound) && time.Since(c.EndTime) < AnalyticsLag {
+			// Analytics has not indexed the conversation yet: try again
+			// shortly rather than sync without its times and transfers.
+			err = &cti.UpstreamError{Service: "genesys", Op: "analytics details", Status: http.StatusNotFound,
+				Temporary: true, RetryAfter: 10 * time.Second, Err: err}
+		}
 		keep("analytics", err)
 		end.analytics, end.a = done(err), a
 	}
@@ -490,6 +496,11 @@ func (e *Enricher) fillNames(ctx context.Context, c *cti.Conversation) error {
 }
 
 // --- analytics ---
+
+// AnalyticsLag is how long after a conversation's end a 404 from the
+// analytics conversation details means "not indexed yet" (a retryable
+// error, Retry-After 10 s) rather than "no details".
+const AnalyticsLag = 2 * time.Minute
 
 type analyticsConv struct {
 	ConversationStart    wtime              `json:"conversationStart"`

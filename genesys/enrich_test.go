@@ -313,3 +313,41 @@ func TestEnricherOptions(t *testing.T) {
 		t.Error("nil client accepted")
 	}
 }
+
+// Analytics answers 404 until it has indexed a conversation: right after
+// the end that is a retryable error (the engine tries the enrichment
+// again), later it means there are no details and the sync goes on.
+func TestEnrichAnalyticsNotIndexedYet(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	const analytics = "GET /api/v2/analytics/conversations/{id}/details"
+	conv, legs := finished(t, e, gt.Spec{Media: gt.MediaVoice, From: "+14155550703", Queue: gt.QueueSupport}, simple(gt.AgentDave, gt.CodeSale, nil))
+	en := mustEnricher(t, e.client)
+	e.srv.FailREST(gt.Fault{PathPrefix: "/api/v2/analytics/", Status: http.StatusNotFound, Times: 1})
+	err := en.Enrich(ctx, conv)
+	var ue *cti.UpstreamError
+	if !cti.IsRetryable(err) || !errors.As(err, &ue) || ue.Status != http.StatusNotFound || !strings.Contains(err.Error(), "analytics") {
+		t.Fatalf("Enrich just after the end, analytics 404 = %v; want a retryable error naming analytics", err)
+	}
+	if ra, ok := cti.RetryAfter(err); !ok || ra <= 0 {
+		t.Errorf("RetryAfter = %v, %v; want a delay", ra, ok)
+	}
+	before := e.srv.Stats().Requests[analytics]
+	if err := en.Enrich(ctx, conv); err != nil {
+		t.Fatalf("retry: %v", err)
+	}
+	if n := e.srv.Stats().Requests[analytics] - before; n != 1 {
+		t.Errorf("the retry fetched analytics %d times, want 1", n)
+	}
+	if w := conv.Leg(legs[0]).Wrapup; w == nil || w.Name != "Sale" {
+		t.Errorf("wrap-up after the retry = %+v", w)
+	}
+
+	// Long after the end, a 404 means no details: not an error.
+	old, _ := finished(t, e, gt.Spec{Media: gt.MediaVoice, From: "+14155550704", Queue: gt.QueueSupport}, simple(gt.AgentDave, gt.CodeSale, nil))
+	old.EndTime = time.Now().Add(-genesys.AnalyticsLag - time.Minute)
+	e.srv.FailREST(gt.Fault{PathPrefix: "/api/v2/analytics/", Status: http.StatusNotFound, Times: 1})
+	if err := en.Enrich(ctx, old); err != nil {
+		t.Errorf("Enrich long after the end, analytics 404 = %v; want nil", err)
+	}
+}
