@@ -480,8 +480,9 @@ func (s *Store) DeadLetters(ctx context.Context) ([]*cti.SyncJob, error) {
 }
 
 // Requeue moves a dead letter back to the pending jobs, due now, with its
-// attempts reset (after the cause was fixed). An unknown key is
-// cti.ErrNotFound.
+// attempts and deferrals reset (after the cause was fixed); Tries is kept,
+// so the sink still checks what an earlier delivery wrote. An unknown key
+// is cti.ErrNotFound.
 func (s *Store) Requeue(ctx context.Context, key string, now time.Time) error {
 	return wrap("requeue job", s.update(ctx, func(tx *bolt.Tx) error {
 		dead := tx.Bucket(bucketDead)
@@ -493,7 +494,7 @@ func (s *Store) Requeue(ctx context.Context, key string, now time.Time) error {
 		if err := json.Unmarshal(v, j); err != nil {
 			return err
 		}
-		j.Attempts, j.NextAttempt, j.LastError = 0, now, ""
+		j.Attempts, j.Deferrals, j.NextAttempt, j.LastError = 0, 0, now, ""
 		b, err := json.Marshal(j)
 		if err != nil {
 			return err

@@ -45,7 +45,7 @@ func TestStoreSurvivesReopen(t *testing.T) {
 	if err := s.Put(ctx, job); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Bury(ctx, &cti.SyncJob{Key: "c2/l1", ConversationID: "c2", EnqueuedAt: t0}, "422"); err != nil {
+	if err := s.Bury(ctx, &cti.SyncJob{Key: "c2/l1", ConversationID: "c2", EnqueuedAt: t0, Tries: 3, Attempts: 5, Deferrals: 50}, "422"); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.SaveConversation(ctx, &cti.ConvRecord{ID: "c1", UpdatedAt: t0}); err != nil {
@@ -72,6 +72,12 @@ func TestStoreSurvivesReopen(t *testing.T) {
 	due, _, _ = s.Due(ctx, t0, 10)
 	if len(due) != 2 {
 		t.Fatalf("after requeue: %d due, want 2", len(due))
+	}
+	for _, j := range due {
+		if j.Key == "c2/l1" && (j.Attempts != 0 || j.Deferrals != 0 || j.Tries != 3 || j.LastError != "") {
+			t.Fatalf("requeued job: attempts %d, deferrals %d, tries %d, last error %q; want 0, 0, 3 (kept), none",
+				j.Attempts, j.Deferrals, j.Tries, j.LastError)
+		}
 	}
 	if ids, _ := s.OpenConversations(ctx); len(ids) != 1 || ids[0] != "c1" {
 		t.Fatalf("OpenConversations = %v", ids)

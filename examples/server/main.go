@@ -28,6 +28,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -37,6 +38,7 @@ import (
 	"github.com/cxplay/ctikit/cti/config"
 	zendeskapp "github.com/cxplay/ctikit/examples/server/zendesk-app"
 	"github.com/cxplay/ctikit/genesys"
+	"github.com/cxplay/ctikit/syncmap"
 	"github.com/cxplay/ctikit/zendesk"
 )
 
@@ -56,6 +58,8 @@ func cli(ctx context.Context, args []string, stdout, stderr io.Writer, lookup fu
 	pkg := fs.String("package-app", "", "write the Zendesk app package (zip) for the agent panel to this file, and exit")
 	panelURL := fs.String("panel-url", "", "with -package-app: the https URL of the panel (https://HOST/panel/)")
 	speed := fs.Float64("demo-speed", 1, "demo mode: traffic speed factor (2 = twice as fast)")
+	deadList := fs.Bool("dead-letters", false, "list the syncs that failed for good (the dead letters in CTI_STATE_DIR), and exit; the server must be stopped")
+	requeue := fs.String("requeue", "", "put dead letters back in the outbox, due at once: \"all\" or comma-separated keys from -dead-letters; the server must be stopped")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -64,6 +68,11 @@ func cli(ctx context.Context, args []string, stdout, stderr io.Writer, lookup fu
 		return 1
 	}
 	switch {
+	case *deadList || *requeue != "":
+		if err := deadLetters(ctx, env(lookup, "CTI_STATE_DIR", "ctikit-state"), *requeue, stdout); err != nil {
+			return fail(err)
+		}
+		return 0
 	case *validate != "":
 		if err := validateRules(*validate, stdout); err != nil {
 			return fail(err)
@@ -103,6 +112,59 @@ func cli(ctx context.Context, args []string, stdout, stderr io.Writer, lookup fu
 		}
 		return 0
 	}
+}
+
+// deadLetters lists the dead letters of the state directory, or requeues
+// those named ("all" for every one). Tries is kept, so the sink still
+// checks what an earlier delivery may have written.
+func deadLetters(ctx context.Context, dir, requeue string, out io.Writer) error {
+	if _, err := os.Stat(filepath.Join(dir, syncmap.StoreFile)); err != nil {
+		return fmt.Errorf("no state in %s (set CTI_STATE_DIR): %w", dir, err)
+	}
+	st, err := syncmap.OpenStore(dir)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	dead, err := st.DeadLetters(ctx)
+	if err != nil {
+		return err
+	}
+	if requeue == "" {
+		if len(dead) == 0 {
+			fmt.Fprintln(out, "no dead letters")
+			return nil
+		}
+		for _, j := range dead {
+			fmt.Fprintf(out, "%s\trule %s\tattempts %d\tqueued %s\t%s\n", j.Key, j.Rule, j.Attempts,
+				j.EnqueuedAt.UTC().Format(time.RFC3339), j.LastError)
+		}
+		fmt.Fprintf(out, "%d dead letter(s); fix the cause, stop the server, then -requeue all (or KEY,KEY)\n", len(dead))
+		return nil
+	}
+	var keys []string
+	if requeue == "all" {
+		for _, j := range dead {
+			keys = append(keys, j.Key)
+		}
+	} else {
+		for _, k := range strings.Split(requeue, ",") {
+			if k = strings.TrimSpace(k); k != "" {
+				keys = append(keys, k)
+			}
+		}
+	}
+	var errs []error
+	n := 0
+	for _, k := range keys {
+		if err := st.Requeue(ctx, k, time.Now()); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		n++
+	}
+	fmt.Fprintf(out, "requeued %d of %d dead letter(s); they sync when the server starts\n", n, len(dead))
+	return errors.Join(errs...)
 }
 
 func env(lookup func(string) (string, bool), k, def string) string {

@@ -17,7 +17,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cxplay/ctikit/cti"
 	gt "github.com/cxplay/ctikit/genesys/genesystest"
+	"github.com/cxplay/ctikit/syncmap"
 	"github.com/cxplay/ctikit/zendesk/zendesktest"
 )
 
@@ -265,4 +267,62 @@ func TestSimulate(t *testing.T) {
 	assert.Contains(t, s, "would pop ticket/401")
 	assert.Contains(t, s, "sync "+cv.ID)
 	assert.Contains(t, s, "field 360000000001 = 0:00:")
+}
+
+// An operator lists the dead letters and puts them back in the outbox once
+// the cause is fixed; the requeued job keeps its delivery count.
+func TestCLIDeadLettersAndRequeue(t *testing.T) {
+	dir := t.TempDir()
+	env := func(k string) (string, bool) {
+		if k == "CTI_STATE_DIR" {
+			return dir, true
+		}
+		return "", false
+	}
+	var out, errOut bytes.Buffer
+	code := cli(context.Background(), []string{"-dead-letters"}, &out, &errOut, env)
+	assert.Equal(t, 1, code, "no state yet")
+	assert.Contains(t, errOut.String(), "CTI_STATE_DIR")
+
+	st, err := syncmap.OpenStore(dir)
+	require.NoError(t, err)
+	t0 := time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC)
+	for _, id := range []string{"c1", "c2"} {
+		require.NoError(t, st.Bury(context.Background(), &cti.SyncJob{Key: cti.JobKey(id, "l1"), ConversationID: id, LegID: "l1",
+			Rule: "support-voice", EnqueuedAt: t0, Tries: 2, Attempts: 8}, "zendesk update ticket: 403 Forbidden"))
+	}
+	require.NoError(t, st.Close())
+
+	out.Reset()
+	errOut.Reset()
+	code = cli(context.Background(), []string{"-dead-letters"}, &out, &errOut, env)
+	require.Equal(t, 0, code, errOut.String())
+	assert.Contains(t, out.String(), "c1/l1\trule support-voice\tattempts 8")
+	assert.Contains(t, out.String(), "403 Forbidden")
+	assert.Contains(t, out.String(), "2 dead letter(s)")
+
+	out.Reset()
+	code = cli(context.Background(), []string{"-requeue", "c1/l1,nope/l1"}, &out, &errOut, env)
+	assert.Equal(t, 1, code, "an unknown key is an error")
+	assert.Contains(t, out.String(), "requeued 1 of 2")
+	assert.Contains(t, errOut.String(), "nope/l1")
+
+	out.Reset()
+	code = cli(context.Background(), []string{"-requeue", "all"}, &out, &errOut, env)
+	require.Equal(t, 0, code, errOut.String())
+	assert.Contains(t, out.String(), "requeued 1 of 1")
+
+	st, err = syncmap.OpenStore(dir)
+	require.NoError(t, err)
+	defer st.Close()
+	due, _, err := st.Due(context.Background(), time.Now(), 10)
+	require.NoError(t, err)
+	require.Len(t, due, 2)
+	for _, j := range due {
+		assert.Zero(t, j.Attempts, j.Key)
+		assert.Equal(t, 2, j.Tries, "%s: the delivery count is kept, so the sink checks what was written", j.Key)
+	}
+	dead, err := st.DeadLetters(context.Background())
+	require.NoError(t, err)
+	assert.Empty(t, dead)
 }
