@@ -113,9 +113,13 @@ func TestFaultSocketClosing(t *testing.T) {
 }
 
 // TestFaultChannelExpiry: channels (and tokens) that expire are rotated
-// before they do, without a gap.
+// before they do, without a gap. The rotation starts a fifth of the
+// channel's life ahead: with a 1.5 s channel that was 300 ms, which a
+// loaded CI machine could overrun (the old channel expired mid-rotation
+// and a call that started in the gap was never seen; the re-fetch after a
+// gap only covers the conversations already tracked).
 func TestFaultChannelExpiry(t *testing.T) {
-	e := newEnv(t, gt.WithChannelTTL(1500*time.Millisecond))
+	e := newEnv(t, gt.WithChannelTTL(3*time.Second))
 	src, col := started(t, e, genesys.WithQueues(gt.QueueSupport))
 	waitFor(t, "two rotations", func() bool { return src.Stats().Rotations >= 2 })
 	conv, leg := liveCall(t, e, col, "+14155550204")
