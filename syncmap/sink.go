@@ -893,16 +893,7 @@ func (s *Sink) createMany(ctx context.Context, mc ManyCreator, plans []*plan, cr
 				Err: fmt.Errorf("%d results for %d tickets", len(res), len(nts))}
 		}
 		if err != nil {
-			err = s.upstream(fmt.Errorf("syncmap: create_many (%d tickets): %w", len(nts), err))
-			if ctx.Err() != nil {
-				fail(err)
-				continue
-			}
-			// The job may still run in Zendesk: look the tickets up
-			// only once it is surely over.
-			ra, _ := cti.RetryAfter(err)
-			fail(&cti.UpstreamError{Service: "zendesk", Op: "create_many", Temporary: true,
-				RetryAfter: max(ra, s.cfg.settle), Err: err})
+			fail(s.bulkFailed(ctx, "create_many", len(nts), err))
 			continue
 		}
 		for k, i := range chunk {
@@ -1035,21 +1026,26 @@ func (s *Sink) bulk(ctx context.Context, plans []*plan, bulk []int, errs []error
 	}
 }
 
+// bulkFailed is the error of an update_many or create_many request that
+// failed with an unknown outcome: the Zendesk job may still run, so its
+// jobs retry (and look for what it wrote) only once it is surely over, or
+// the marker and external id checks could miss its writes.
+func (s *Sink) bulkFailed(ctx context.Context, op string, tickets int, err error) error {
+	err = s.upstream(fmt.Errorf("syncmap: %s (%d tickets): %w", op, tickets, err))
+	if ctx.Err() != nil {
+		return err
+	}
+	ra, _ := cti.RetryAfter(err)
+	return &cti.UpstreamError{Service: "zendesk", Op: op, Temporary: true, RetryAfter: max(ra, s.cfg.settle), Err: err}
+}
+
 func (s *Sink) updateMany(ctx context.Context, ups []TicketUpdate) ([]UpdateResult, error) {
 	if err := s.lim.Wait(ctx); err != nil {
 		return nil, err
 	}
 	res, err := s.zd.UpdateMany(ctx, ups)
 	if err != nil {
-		err = s.upstream(fmt.Errorf("syncmap: update_many (%d tickets): %w", len(ups), err))
-		if ctx.Err() != nil {
-			return nil, err
-		}
-		// The job may still run in Zendesk: look again only once it is
-		// surely over, or the marker check could miss its writes.
-		ra, _ := cti.RetryAfter(err)
-		return nil, &cti.UpstreamError{Service: "zendesk", Op: "update_many", Temporary: true,
-			RetryAfter: max(ra, s.cfg.settle), Err: err}
+		return nil, s.bulkFailed(ctx, "update_many", len(ups), err)
 	}
 	if len(res) != len(ups) {
 		return nil, &cti.UpstreamError{Service: "zendesk", Op: "update_many", Temporary: true,

@@ -220,8 +220,14 @@ func (c *Client) CreateTicket(ctx context.Context, t NewTicket) (*Ticket, error)
 	return &p, nil
 }
 
+// hasFirstComment reports whether t has the non-blank first comment
+// Zendesk requires of a new ticket.
+func hasFirstComment(t NewTicket) bool {
+	return t.Comment != nil && (strings.TrimSpace(t.Comment.Body) != "" || strings.TrimSpace(t.Comment.HTMLBody) != "")
+}
+
 func (c *Client) createTicket(ctx context.Context, t NewTicket) (ticketJSON, error) {
-	if t.Comment == nil || (strings.TrimSpace(t.Comment.Body) == "" && strings.TrimSpace(t.Comment.HTMLBody) == "") {
+	if !hasFirstComment(t) {
 		return ticketJSON{}, fmt.Errorf("zendesk create ticket: %w: a ticket needs a first comment", cti.ErrInvalid)
 	}
 	body := map[string]any{"ticket": t}
@@ -364,7 +370,7 @@ func (c *Client) CreateMany(ctx context.Context, tickets []NewTicket) ([]CreateR
 		return nil, fmt.Errorf("zendesk %s: %w: %d tickets, at most 100", op, cti.ErrInvalid, len(tickets))
 	}
 	for i, t := range tickets {
-		if t.Comment == nil || (strings.TrimSpace(t.Comment.Body) == "" && strings.TrimSpace(t.Comment.HTMLBody) == "") {
+		if !hasFirstComment(t) {
 			return nil, fmt.Errorf("zendesk %s: %w: ticket %d has no first comment", op, cti.ErrInvalid, i)
 		}
 	}
