@@ -27,18 +27,37 @@ func newTicketJobs(prefix string, n int) []*cti.SyncJob {
 	return jobs
 }
 
-// ticketsOf returns, per job, the tickets carrying its marker.
-func ticketsOf(f *syncmaptest.Fake, jobs []*cti.SyncJob) map[string][]int64 {
-	out := map[string][]int64{}
+// ticketOf returns, per job key, the one ticket carrying the job's marker;
+// it fails the test when a job has none or several.
+func ticketOf(t *testing.T, f *syncmaptest.Fake, jobs []*cti.SyncJob) map[string]*syncmap.Ticket {
+	t.Helper()
+	ids := map[string][]int64{}
 	for _, id := range f.TicketIDs() {
 		tk := f.Get(id)
 		for _, j := range jobs {
 			if tk.ExternalID == syncmap.MarkerTag(j.Key) {
-				out[j.Key] = append(out[j.Key], id)
+				ids[j.Key] = append(ids[j.Key], id)
 			}
 		}
 	}
+	out := map[string]*syncmap.Ticket{}
+	for _, j := range jobs {
+		if len(ids[j.Key]) != 1 {
+			t.Fatalf("job %s: tickets %v, want exactly one", j.Key, ids[j.Key])
+		}
+		out[j.Key] = f.Get(ids[j.Key][0])
+	}
 	return out
+}
+
+// syncBatchOK runs jobs as one batch and fails the test on any error.
+func syncBatchOK(t *testing.T, s *syncmap.Sink, jobs []*cti.SyncJob) {
+	t.Helper()
+	for i, err := range s.SyncBatch(context.Background(), jobs) {
+		if err != nil {
+			t.Fatalf("job %d: %v", i, err)
+		}
+	}
 }
 
 // A batch of first tries that make new tickets costs one create_many
@@ -49,24 +68,16 @@ func TestSinkBatchCreatesWithCreateMany(t *testing.T) {
 	f := syncmaptest.NewFake()
 	s, _ := newSink(t, f)
 	jobs := newTicketJobs("cm", 7)
-	for i, err := range s.SyncBatch(context.Background(), jobs) {
-		if err != nil {
-			t.Fatalf("job %d: %v", i, err)
-		}
-	}
+	syncBatchOK(t, s, jobs)
 	if m, c := f.Count(syncmaptest.OpCreateMany), f.Count(syncmaptest.OpCreateTicket); m != 1 || c != 0 {
 		t.Fatalf("%d create_many, %d single creates; want 1 and 0", m, c)
 	}
 	if r := f.Count(syncmaptest.OpByExternalID); r != 0 {
 		t.Fatalf("first tries looked tickets up %d times", r)
 	}
-	got := ticketsOf(f, jobs)
+	got := ticketOf(t, f, jobs)
 	for _, j := range jobs {
-		ids := got[j.Key]
-		if len(ids) != 1 {
-			t.Fatalf("job %s: tickets %v, want exactly one", j.Key, ids)
-		}
-		tk := f.Get(ids[0])
+		tk := got[j.Key]
 		if tk.RequesterID != requesterID || !tk.HasTag(syncmap.MarkerTag(j.Key)) || fieldValue(tk, fieldWrapup) != "Refund" {
 			t.Fatalf("job %s: ticket %+v", j.Key, tk)
 		}
@@ -90,11 +101,7 @@ func TestSinkBatchCreateManyOnlyWhenItSaves(t *testing.T) {
 		j.Tries = 2
 	}
 	jobs = append(jobs, retry...)
-	for i, err := range s.SyncBatch(context.Background(), jobs) {
-		if err != nil {
-			t.Fatalf("job %d: %v", i, err)
-		}
-	}
+	syncBatchOK(t, s, jobs)
 	if m, c := f.Count(syncmaptest.OpCreateMany), f.Count(syncmaptest.OpCreateTicket); m != 0 || c != 5 {
 		t.Fatalf("%d create_many, %d single creates; want 0 and 5", m, c)
 	}
@@ -128,16 +135,8 @@ func TestSinkCreateManyLostAnswerCreatesOnce(t *testing.T) {
 		j.Tries++ // the engine's next delivery
 		j.Attempts++
 	}
-	for i, err := range s.SyncBatch(context.Background(), jobs) {
-		if err != nil {
-			t.Fatalf("retry of job %d: %v", i, err)
-		}
-	}
-	for _, j := range jobs {
-		if ids := ticketsOf(f, jobs)[j.Key]; len(ids) != 1 {
-			t.Fatalf("job %s: tickets %v, want exactly one", j.Key, ids)
-		}
-	}
+	syncBatchOK(t, s, jobs)
+	ticketOf(t, f, jobs)
 	if m, c := f.Count(syncmaptest.OpCreateMany), f.Count(syncmaptest.OpCreateTicket); m != 1 || c != 0 {
 		t.Fatalf("%d create_many, %d single creates; want 1 and 0", m, c)
 	}
@@ -152,21 +151,13 @@ func TestSinkCreateManyRejectedTicketsGoOneByOne(t *testing.T) {
 	f.RejectField(fid, "Wrap-up: is not a valid option")
 	s, _ := newSink(t, f)
 	jobs := newTicketJobs("rej", 4)
-	for i, err := range s.SyncBatch(context.Background(), jobs) {
-		if err != nil {
-			t.Fatalf("job %d: %v", i, err)
-		}
-	}
+	syncBatchOK(t, s, jobs)
 	if m := f.Count(syncmaptest.OpCreateMany); m != 1 {
 		t.Fatalf("%d create_many, want 1", m)
 	}
-	got := ticketsOf(f, jobs)
+	got := ticketOf(t, f, jobs)
 	for _, j := range jobs {
-		ids := got[j.Key]
-		if len(ids) != 1 {
-			t.Fatalf("job %s: tickets %v, want exactly one", j.Key, ids)
-		}
-		tk := f.Get(ids[0])
+		tk := got[j.Key]
 		if fieldValue(tk, fieldWrapup) != nil || fieldValue(tk, fieldDuration) == nil {
 			t.Fatalf("job %s: fields %v; want the rejected one dropped, the others kept", j.Key, tk.CustomFields)
 		}
