@@ -114,8 +114,10 @@ func (e *Engine) dispatchLoop(ctx, syncCtx context.Context, cancelSync context.C
 			}
 			mu.Unlock()
 			wg.Add(1)
+			e.delivering.Add(1)
 			go func() {
 				defer wg.Done()
+				defer e.delivering.Add(-1)
 				e.deliver(syncCtx, u)
 				mu.Lock()
 				for _, j := range u {

@@ -9,6 +9,7 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -59,6 +60,18 @@ type Engine struct {
 	running bool
 	ctx     context.Context // Run's work context, set before running
 	workers sync.WaitGroup
+
+	// Conversations' steps run on pooled worker goroutines: a worker that
+	// drained its conversation waits up to workerKeepalive on idle for the
+	// next one to activate, so an activation does not pay for a new
+	// goroutine and growing its stack again (~10% of an engine step).
+	idle     chan *conv    // unbuffered: a send succeeds only if a worker waits
+	quit     chan struct{} // closed when Run stops: idle workers exit
+	idleN    atomic.Int32  // workers waiting on idle
+	nWorkers atomic.Int32  // worker goroutines, busy or idle
+	busy     atomic.Int32  // conversations with a step queued or running
+
+	delivering atomic.Int32 // sync deliveries in flight
 
 	timers timerQueue
 	wake   chan struct{}
@@ -254,6 +267,8 @@ func NewEngine(src Source, rules *Rules, opts ...Option) (*Engine, error) {
 		seed:     maphash.MakeSeed(),
 		epoch:    time.Now(),
 		wake:     make(chan struct{}, 1),
+		idle:     make(chan *conv),
+		quit:     make(chan struct{}),
 	}
 	e.rules = *rules
 	e.rules.Rules = slices.Clone(rules.Rules)
@@ -359,6 +374,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	e.life.Lock()
 	e.running = false
 	e.life.Unlock()
+	close(e.quit) // no activation can come now: idle workers exit
 	e.workers.Wait()
 	if err != nil && ctx.Err() == nil {
 		return err
@@ -428,8 +444,7 @@ func (e *Engine) HandleConversation(_ context.Context, c *Conversation) error {
 	cv.running = true
 	sh.mu.Unlock()
 	if start {
-		e.workers.Add(1)
-		go e.work(cv)
+		e.activate(cv)
 	}
 	return nil
 }
@@ -453,8 +468,7 @@ func (e *Engine) post(id string, m message) error {
 	cv.running = true
 	sh.mu.Unlock()
 	if start {
-		e.workers.Add(1)
-		go e.work(cv)
+		e.activate(cv)
 	}
 	return nil
 }
@@ -480,8 +494,59 @@ func (e *Engine) Choose(ctx context.Context, conversationID, legID string, pick 
 	}
 }
 
-func (e *Engine) work(cv *conv) {
+// Worker pool bounds: how long a worker waits for another conversation,
+// and how many may wait at once (a burst's extra workers exit).
+const (
+	workerKeepalive = 5 * time.Second
+	maxIdleWorkers  = 256
+)
+
+// activate runs cv's steps on an idle worker, or on a new one. The caller
+// holds e.life (R) with e.running set, and has just set cv.running.
+func (e *Engine) activate(cv *conv) {
+	e.busy.Add(1)
+	select {
+	case e.idle <- cv:
+	default:
+		e.workers.Add(1)
+		e.nWorkers.Add(1)
+		go e.worker(cv)
+	}
+}
+
+// worker runs cv's steps, then waits for the next conversation to
+// activate, until workerKeepalive passes idle or Run stops.
+func (e *Engine) worker(cv *conv) {
 	defer e.workers.Done()
+	defer e.nWorkers.Add(-1)
+	var t *time.Timer
+	for {
+		e.work(cv)
+		if e.idleN.Add(1) > maxIdleWorkers {
+			e.idleN.Add(-1)
+			return
+		}
+		if t == nil {
+			t = time.NewTimer(workerKeepalive)
+		} else {
+			t.Reset(workerKeepalive)
+		}
+		select {
+		case cv = <-e.idle:
+			e.idleN.Add(-1)
+		case <-t.C:
+			e.idleN.Add(-1)
+			return
+		case <-e.quit:
+			e.idleN.Add(-1)
+			t.Stop()
+			return
+		}
+	}
+}
+
+// work runs cv's steps until its mailbox is empty.
+func (e *Engine) work(cv *conv) {
 	sh := e.shard(cv.id)
 	for {
 		sh.mu.Lock()
@@ -494,11 +559,30 @@ func (e *Engine) work(cv *conv) {
 				sh.done[cv.id] = time.Now()
 			}
 			sh.mu.Unlock()
+			e.busy.Add(-1)
 			return
 		}
 		sh.mu.Unlock()
 		e.step(cv, snap, msgs, e.at(since))
 	}
+}
+
+// Stats is a point-in-time view of the engine's load, for metrics and
+// tests.
+type Stats struct {
+	// Busy is the number of conversations with a step queued or running
+	// (0: every snapshot and message received so far has been acted on).
+	Busy int
+	// Workers is the number of worker goroutines, busy or idle (idle ones
+	// exit after a few seconds, and when Run returns).
+	Workers int
+	// Deliveries is the number of sync deliveries in flight.
+	Deliveries int
+}
+
+// Stats returns the engine's current load.
+func (e *Engine) Stats() Stats {
+	return Stats{Busy: int(e.busy.Load()), Workers: int(e.nWorkers.Load()), Deliveries: int(e.delivering.Load())}
 }
 
 func (e *Engine) step(cv *conv, snap *Conversation, msgs []message, since time.Time) {

@@ -965,3 +965,29 @@ func TestEngineSavesEveryLeg(t *testing.T) {
 		require.NoError(t, r.stop())
 	})
 }
+
+// TestEngineWorkersReused: a conversation that activates while a worker is
+// idle runs on that worker (no new goroutine per activation); idle workers
+// exit after their keepalive, and Stats says so.
+func TestEngineWorkersReused(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t)
+		c1 := support("c1")
+		r.send(c1.Alert("l1", "u1"))
+		st := r.eng.Stats()
+		assert.Equal(t, 0, st.Busy, "every snapshot acted on")
+		assert.Equal(t, 1, st.Workers, "the worker stays for the next activation")
+		for i := range 5 {
+			r.send(support(fmt.Sprintf("c%d", i+2)).Alert("l1", "u1"))
+			assert.Equal(t, 1, r.eng.Stats().Workers, "activation %d reuses the idle worker", i+2)
+		}
+		require.Len(t, r.popper.Calls(), 6)
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		assert.Equal(t, cti.Stats{}, r.eng.Stats(), "idle workers exit after their keepalive")
+		r.send(c1.Connect("l1"))
+		assert.Equal(t, 1, r.eng.Stats().Workers, "a new worker when none waits")
+		require.NoError(t, r.stop())
+		assert.Equal(t, cti.Stats{}, r.eng.Stats(), "Run returned: no worker left")
+	})
+}

@@ -207,25 +207,33 @@ func (s *MemoryStore) LoadConversation(_ context.Context, id string) (*ConvRecor
 	return rec, nil
 }
 
+// encBufs recycles the buffers records are encoded into before they are
+// copied into the store (a stack buffer would escape).
+var encBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
 // SaveConversation implements StateStore.
 func (s *MemoryStore) SaveConversation(_ context.Context, rec *ConvRecord) error {
-	var buf [1024]byte
-	b := appendRecord(buf[:0], rec)
+	scratch := encBufs.Get().(*[]byte)
+	enc := appendRecord((*scratch)[:0], rec)
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.convs == nil {
 		s.convs = map[string]storedConv{}
 	}
 	// The previous encoding is overwritten when the new one fits (nothing
 	// else refers to it: Load copies out under s.mu): one allocation per
 	// conversation rather than one per save.
-	old := s.convs[rec.ID].b
-	if cap(old) >= len(b) {
-		b = append(old[:0], b...)
+	b := s.convs[rec.ID].b
+	if cap(b) >= len(enc) {
+		b = append(b[:0], enc...)
 	} else {
-		b = slices.Clone(b)
+		b = slices.Clone(enc)
 	}
 	s.convs[rec.ID] = storedConv{done: rec.Done, updated: rec.UpdatedAt.UnixNano(), b: b}
+	s.mu.Unlock()
+	if cap(enc) <= 64<<10 {
+		*scratch = enc[:0]
+		encBufs.Put(scratch)
+	}
 	return nil
 }
 

@@ -42,15 +42,15 @@ func benchRules() *cti.Rules {
 
 // instantEngine builds an engine whose collaborators answer at once; its
 // source is never run (frames are handed to it with HandleFrame). It counts
-// pops.
-func instantEngine(tb testing.TB, opts ...cti.Option) (*cti.Engine, *atomic.Int64, func()) {
+// pops and syncs.
+func instantEngine(tb testing.TB, opts ...cti.Option) (*cti.Engine, *benchCounts, func()) {
 	tb.Helper()
-	var pops atomic.Int64
+	var n benchCounts
 	m := cti.MatcherFunc(func(context.Context, cti.Query) (cti.Result, error) {
 		return cti.Result{Records: []cti.Record{{Kind: cti.KindUser, ID: 1}}}, nil
 	})
 	p := cti.PopperFunc(func(_ context.Context, req cti.PopRequest) (cti.PopResult, error) {
-		pops.Add(1)
+		n.pops.Add(1)
 		return cti.PopResult{Shown: req.Decision.Record}, nil
 	})
 	d := cti.DirectoryFunc(func(_ context.Context, l *cti.AgentLeg) (cti.Agent, error) {
@@ -70,7 +70,7 @@ func instantEngine(tb testing.TB, opts ...cti.Option) (*cti.Engine, *atomic.Int6
 		return nil
 	})
 	base := []cti.Option{cti.WithMatcher(m), cti.WithStrategy(strategy), cti.WithPopper(p), cti.WithDirectory(d),
-		cti.WithSink(cti.SinkFunc(func(context.Context, *cti.SyncJob) error { return nil }))}
+		cti.WithSink(cti.SinkFunc(func(context.Context, *cti.SyncJob) error { n.syncs.Add(1); return nil }))}
 	eng, err := cti.NewEngine(idle, benchRules(), append(base, opts...)...)
 	if err != nil {
 		tb.Fatal(err)
@@ -79,8 +79,11 @@ func instantEngine(tb testing.TB, opts ...cti.Option) (*cti.Engine, *atomic.Int6
 	done := make(chan error, 1)
 	go func() { done <- eng.Run(ctx) }()
 	<-running
-	return eng, &pops, func() { cancel(); <-done }
+	return eng, &n, func() { cancel(); <-done }
 }
+
+// benchCounts counts what an instantEngine popped and synced.
+type benchCounts struct{ pops, syncs atomic.Int64 }
 
 // streamUpdate is one conversation update as Genesys sends it: the frame on the
 // queue topic and the same body on the agent's topic (dropped as an exact
@@ -156,10 +159,18 @@ func lifecycle(tb testing.TB, convs int, live bool) []streamUpdate {
 	return out
 }
 
-// waitIdle waits until the engine's per-conversation workers have exited
-// (the goroutine count is back to base).
-func waitIdle(base int) {
-	for runtime.NumGoroutine() > base {
+// waitIdle waits until the engine has acted on everything it received and
+// delivered syncs syncs.
+func waitIdle(tb testing.TB, eng *cti.Engine, n *benchCounts, syncs int64) {
+	deadline := time.Now().Add(time.Minute)
+	for i := 0; ; i++ {
+		st := eng.Stats()
+		if st.Busy == 0 && st.Deliveries == 0 && n.syncs.Load() >= syncs {
+			return
+		}
+		if i%1024 == 0 && time.Now().After(deadline) {
+			tb.Fatalf("engine not idle after a minute: %+v, %d syncs of %d", st, n.syncs.Load(), syncs)
+		}
 		runtime.Gosched()
 	}
 }
@@ -256,14 +267,12 @@ func BenchmarkStream(b *testing.B) {
 			eng  *cti.Engine
 			stop func()
 			src  *genesys.Source
-			base int
-			pops *atomic.Int64
+			n    *benchCounts
 		)
 		start := func() {
-			eng, pops, stop = instantEngine(b)
+			eng, n, stop = instantEngine(b)
 			src = benchSource(b, client)
 			runtime.GC()
-			base = runtime.NumGoroutine()
 		}
 		b.SetBytes(bytesPer)
 		b.ReportAllocs()
@@ -274,10 +283,10 @@ func BenchmarkStream(b *testing.B) {
 			k := i % len(ups)
 			if k == 0 && i > 0 {
 				// A fresh engine per pass: the conversations are new again.
-				waitIdle(base)
+				waitIdle(b, eng, n, convs)
 				b.StopTimer()
-				if pops.Load() != convs {
-					b.Fatalf("%d pops for %d conversations", pops.Load(), convs)
+				if n.pops.Load() != convs || n.syncs.Load() != convs {
+					b.Fatalf("%d pops, %d syncs for %d conversations", n.pops.Load(), n.syncs.Load(), convs)
 				}
 				stop()
 				start()
@@ -290,7 +299,7 @@ func BenchmarkStream(b *testing.B) {
 			// the whole conversation into one snapshot and pop nothing).
 			runtime.Gosched()
 		}
-		waitIdle(base)
+		waitIdle(b, eng, n, 0) // a partial pass: its conversations are acted on, their syncs may be due
 		b.StopTimer()
 		if st := src.Stats(); st.Malformed+st.Unknown > 0 {
 			b.Fatalf("stats %+v", st)
@@ -337,21 +346,20 @@ func BenchmarkEngineMemoryDecoded(b *testing.B) {
 				runtime.GC()
 				runtime.GC()
 				runtime.ReadMemStats(&before)
-				eng, pops, stop := instantEngine(b, opts...)
-				base := runtime.NumGoroutine()
+				eng, counts, stop := instantEngine(b, opts...)
 				for i := range ups {
 					genesys.HandleFrame(src, eng, ups[i].queue)
 					genesys.HandleFrame(src, eng, ups[i].user)
 				}
 				deadline := time.Now().Add(time.Minute)
-				for runtime.NumGoroutine() > base && time.Now().Before(deadline) {
+				for st := eng.Stats(); (st.Busy > 0 || st.Deliveries > 0) && time.Now().Before(deadline); st = eng.Stats() {
 					time.Sleep(5 * time.Millisecond)
 				}
 				runtime.GC()
 				runtime.GC()
 				runtime.ReadMemStats(&after)
-				if st := src.Stats(); st.Delivered != len(ups) || pops.Load() != n {
-					b.Fatalf("delivered %d of %d, %d pops (%+v)", st.Delivered, len(ups), pops.Load(), st)
+				if st := src.Stats(); st.Delivered != len(ups) || counts.pops.Load() != n {
+					b.Fatalf("delivered %d of %d, %d pops (%+v)", st.Delivered, len(ups), counts.pops.Load(), st)
 				}
 				b.ReportMetric(float64(int64(after.HeapInuse)-int64(before.HeapInuse))/n, "heapB/conv")
 				b.ReportMetric(float64(int64(after.HeapAlloc)-int64(before.HeapAlloc))/n, "liveB/conv")
