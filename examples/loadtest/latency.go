@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -66,8 +67,18 @@ func (r *runner) latency(ctx context.Context) error {
 		fmt.Fprintf(tw, "%s\t%d\t%d–%d\t%v\t%v\t%v\t%v\t%.3f\t%.3f\t%v\t%v / %v\t%v / %v\t\n", s.name, len(res.lat), res.minFlight, res.maxFlight,
 			floor, rd(p50), rd(p99), rd(mx), float64(p50)/float64(floor), float64(p99)/float64(floor), rd(p99-floor),
 			rd(pct(res.own, 50)), rd(pct(res.own, 99)), rd(pct(res.emu, 50)), rd(pct(res.emu, 99)))
-		if r.c.verbose {
+		if r.c.verbose || r.c.split {
 			fmt.Fprintf(tw, "  read → first request p50/p99 %v / %v\t\t\t\t\t\t\t\t\t\t\t\t\n", rd(pct(res.pre, 50)), rd(pct(res.pre, 99)))
+			fmt.Fprintf(tw, "  ctikit split p50/p99: engine %v / %v, request out %v / %v, response back %v / %v\t\t\t\t\t\t\t\t\t\t\t\t\n",
+				rd(pct(res.engine, 50)), rd(pct(res.engine, 99)), rd(pct(res.out, 50)), rd(pct(res.out, 99)), rd(pct(res.back, 50)), rd(pct(res.back, 99)))
+			idx := make([]int, len(res.lat))
+			for i := range idx {
+				idx[i] = i
+			}
+			slices.SortFunc(idx, func(a, b int) int { return cmp.Compare(res.lat[b], res.lat[a]) })
+			for _, i := range idx[:min(3, len(idx), len(res.worst))] {
+				fmt.Fprintf(tw, "  slow: %s\t\t\t\t\t\t\t\t\t\t\t\t\n", res.worst[i])
+			}
 		}
 		if res.missing > 0 {
 			fmt.Fprintf(tw, "  (%d measured calls without a display)\t\t\t\t\t\t\t\t\t\t\t\t\n", res.missing)
@@ -91,10 +102,15 @@ func pct(ds []time.Duration, p int) time.Duration {
 }
 
 type latencyResult struct {
-	lat                  []time.Duration // read → display request arrived
-	own                  []time.Duration // of which outside the emulator: ctikit, HTTP, scheduling
-	emu                  []time.Duration // of which inside the emulator beyond the delay (timer overshoot, processing)
-	pre                  []time.Duration // update read → first Zendesk request arrived
+	lat []time.Duration // read → display request arrived
+	own []time.Duration // of which outside the emulator: ctikit, HTTP, scheduling
+	emu []time.Duration // of which inside the emulator beyond the delay (timer overshoot, processing)
+	pre []time.Duration // update read → first Zendesk request arrived
+	// own, split (each call's parts add up to its own):
+	engine               []time.Duration // read → first request sent, plus response read → next request sent
+	out                  []time.Duration // sent → arrived at the emulator (client transport, loopback, server)
+	back                 []time.Duration // answered → response read by the client
+	worst                []string        // the slowest calls' split, for -v
 	minFlight, maxFlight int
 	missing              int
 }
@@ -194,6 +210,23 @@ func (r *runner) attribute(w *world, sts []strategy, calls []*call, kind []int, 
 		res.emu = append(res.emu, emu)
 		res.own = append(res.own, total-floor-emu)
 		res.pre = append(res.pre, hops[0].q.arrived.Sub(p.received))
+		if hops[0].q.sent.IsZero() {
+			continue
+		}
+		eng := hops[0].q.sent.Sub(p.received)
+		var out, back time.Duration
+		for j, h := range hops[:di+1] {
+			out += h.q.arrived.Sub(h.q.sent)
+			if j < di {
+				back += h.q.got.Sub(h.q.answered)
+				eng += hops[j+1].q.sent.Sub(h.q.got)
+			}
+		}
+		res.engine = append(res.engine, eng)
+		res.out = append(res.out, out)
+		res.back = append(res.back, back)
+		res.worst = append(res.worst, fmt.Sprintf("%v: own %v = engine %v + out %v + back %v (emulator +%v, %d hops)",
+			rd(total), rd(total-floor-emu), rd(eng), rd(out), rd(back), rd(emu), di+1))
 	}
 }
 

@@ -49,6 +49,7 @@ type config struct {
 	scale    float64
 	store    string
 	verbose  bool
+	split    bool
 	// batchCalls lets the calls phase batch syncs (update_many) as
 	// deployed; off, each conversation pays its own write.
 	batchCalls bool
@@ -85,6 +86,7 @@ func main() {
 	flag.StringVar(&c.cpuprofile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
 	flag.StringVar(&c.trace, "trace", "", "write an execution trace of the whole run to this file")
 	flag.BoolVar(&c.verbose, "v", false, "log the engine at debug level to stderr")
+	flag.BoolVar(&c.split, "split", false, "latency: split ctikit's share (engine, request out, response back) and show the slowest calls")
 	flag.Parse()
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer cancel()

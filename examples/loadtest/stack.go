@@ -9,7 +9,9 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cxplay/ctikit/cti"
@@ -32,6 +34,10 @@ type world struct {
 
 	mu    sync.Mutex
 	timed []timedRequest // every Zendesk request, with when it arrived and was answered
+	// sent and got: when the client sent each request and had its
+	// response, by sequence number (the X-Loadtest-Seq header).
+	seq       atomic.Int64
+	sent, got map[int64]time.Time
 }
 
 // timedRequest is one request to the Zendesk emulator as its listener saw
@@ -41,6 +47,10 @@ type timedRequest struct {
 	method, path, query string
 	body                []byte
 	arrived, answered   time.Time
+	seq                 int64
+	// sent and got: when ctikit's HTTP client sent the request and read
+	// the response headers (zero for requests not timed by the client).
+	sent, got time.Time
 }
 
 // ServeHTTP times every request around the emulator.
@@ -53,10 +63,49 @@ func (w *world) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodPost {
 		tr.body = body
 	}
+	seq, _ := strconv.ParseInt(r.Header.Get(seqHeader), 10, 64)
 	w.mu.Lock()
+	if seq > 0 {
+		tr.seq = seq
+	}
 	w.timed = append(w.timed, tr)
 	w.mu.Unlock()
 }
+
+const seqHeader = "X-Loadtest-Seq"
+
+// RoundTrip times ctikit's Zendesk requests on the client side: when each
+// was handed to the HTTP transport and when its response headers came
+// back, matched with the listener's times by a sequence header.
+func (w *world) clientTiming(next http.RoundTripper) http.RoundTripper {
+	return roundTripper(func(r *http.Request) (*http.Response, error) {
+		n := w.seq.Add(1)
+		r = r.Clone(r.Context())
+		r.Header.Set(seqHeader, strconv.FormatInt(n, 10))
+		sent := time.Now()
+		resp, err := next.RoundTrip(r)
+		got := time.Now()
+		w.mu.Lock()
+		if w.sent == nil {
+			w.sent, w.got = map[int64]time.Time{}, map[int64]time.Time{}
+		}
+		w.sent[n], w.got[n] = sent, got
+		w.mu.Unlock()
+		return resp, err
+	})
+}
+
+// keepAlive is the zendesk client's default base transport: 100 idle
+// connections to the account.
+func keepAlive() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = 100
+	return t
+}
+
+type roundTripper func(*http.Request) (*http.Response, error)
+
+func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 // takeTimed returns the requests timed so far and forgets them.
 func (w *world) takeTimed() []timedRequest {
@@ -64,6 +113,12 @@ func (w *world) takeTimed() []timedRequest {
 	defer w.mu.Unlock()
 	t := w.timed
 	w.timed = nil
+	for i := range t {
+		if n := t[i].seq; n > 0 {
+			t[i].sent, t[i].got = w.sent[n], w.got[n]
+		}
+	}
+	w.sent, w.got = nil, nil
 	return t
 }
 
@@ -144,7 +199,7 @@ func (w *world) start(ctx context.Context, o stackOptions) (*stack, error) {
 	}
 	s.src = src
 
-	zopts := []zendesk.Option{zendesk.WithLogger(log)}
+	zopts := []zendesk.Option{zendesk.WithLogger(log), zendesk.WithHTTPTransport(w.clientTiming(keepAlive()))}
 	if o.updates.Limit > 0 {
 		zopts = append(zopts, zendesk.WithTicketUpdateBudget(o.updates.Limit, o.updates.Per))
 	}
