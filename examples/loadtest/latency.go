@@ -54,7 +54,9 @@ func (r *runner) latency(ctx context.Context) error {
 	fmt.Fprintf(r.out, "Figure 2: pop latency (alerting update read → display request at Zendesk), %d conversations in flight\n", r.c.inflight)
 	fmt.Fprintf(r.out, "  %.0f calls/s over the four strategies, each up %v; measured: the calls arriving once %d are in flight; Zendesk delay %v per request\n",
 		rate, r.c.hold, r.c.inflight, r.c.latency)
+	stopProbe := startProbe(ctx)
 	res, err := r.latencyRun(ctx, w, tr, sts)
+	probe := stopProbe()
 	if err != nil {
 		return err
 	}
@@ -85,7 +87,7 @@ func (r *runner) latency(ctx context.Context) error {
 		}
 	}
 	tw.Flush()
-	fmt.Fprintln(r.out)
+	fmt.Fprintf(r.out, "  machine probe (a separate process, during the run): %s\n\n", probe)
 	return nil
 }
 

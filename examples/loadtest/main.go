@@ -86,8 +86,13 @@ func main() {
 	flag.StringVar(&c.cpuprofile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
 	flag.StringVar(&c.trace, "trace", "", "write an execution trace of the whole run to this file")
 	flag.BoolVar(&c.verbose, "v", false, "log the engine at debug level to stderr")
+	probe := flag.Bool("probe", false, "internal: run as the machine probe (see probe.go)")
 	flag.BoolVar(&c.split, "split", false, "latency: split ctikit's share (engine, request out, response back) and show the slowest calls")
 	flag.Parse()
+	if *probe {
+		probeChild()
+		return
+	}
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer cancel()
 	if c.cpuprofile != "" {
