@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -324,5 +325,56 @@ func TestClientConcurrentAndPaced(t *testing.T) {
 	}
 	if n := srv.Stats().TokensIssued; n != 1 {
 		t.Errorf("tokens issued = %d, want 1 (concurrent callers share the fetch)", n)
+	}
+}
+
+// TestConversationsDuring: the analytics details query through the SDK,
+// against the emulator: every page, queue and user predicates (more than
+// one query's worth), no repeats, nothing outside the interval.
+func TestConversationsDuring(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	from := time.Now().Add(-time.Second)
+	var support []string
+	for i := range 130 {
+		c := e.srv.Start(gt.Spec{Media: gt.MediaVoice, From: fmt.Sprintf("+1415555%04d", i), Queue: gt.QueueSupport})
+		support = append(support, c.ID)
+	}
+	sales := e.srv.Start(gt.Spec{Media: gt.MediaVoice, From: "+14155559000", Queue: gt.QueueSales})
+	sales.Alert(gt.AgentCarol)
+	billing := e.srv.Start(gt.Spec{Media: gt.MediaVoice, From: "+14155559001", Queue: gt.QueueBilling})
+	to := time.Now().Add(time.Second)
+
+	ids, err := e.client.ConversationsDuring(ctx, from, to, []string{gt.QueueSupport}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Oldest first; calls started in the same millisecond may come in any
+	// order.
+	if !slices.Equal(slices.Sorted(slices.Values(ids)), slices.Sorted(slices.Values(support))) {
+		t.Fatalf("support queue: %d ids, want the %d support calls", len(ids), len(support))
+	}
+	if n := e.srv.Stats().Requests["POST /api/v2/analytics/conversations/details/query"]; n != 2 {
+		t.Errorf("%d queries for 130 conversations, want 2 pages of 100", n)
+	}
+
+	// 60 queues (two queries) and a user: support, and sales through
+	// Carol; billing stays out.
+	queues := []string{gt.QueueSupport}
+	for i := range 59 {
+		queues = append(queues, fmt.Sprintf("9e1c0f00-0000-4000-8000-0000000b%04d", i))
+	}
+	ids, err = e.client.ConversationsDuring(ctx, from, to, queues, []string{gt.AgentCarol})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ids) != 131 || !slices.Contains(ids, sales.ID) || slices.Contains(ids, billing.ID) {
+		t.Errorf("queues and Carol: %d ids (sales %v, billing %v), want the 130 support calls and the sales one",
+			len(ids), slices.Contains(ids, sales.ID), slices.Contains(ids, billing.ID))
+	}
+
+	ids, err = e.client.ConversationsDuring(ctx, from.Add(-time.Hour), from.Add(-time.Minute), []string{gt.QueueSupport}, nil)
+	if err != nil || len(ids) != 0 {
+		t.Errorf("an interval before every call: %d ids, %v", len(ids), err)
 	}
 }

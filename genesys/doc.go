@@ -60,7 +60,12 @@
 // when it is still valid. After any reconnect that may have missed
 // updates, and for the ids passed to Resume, it re-fetches the
 // conversations it tracks (GET /api/v2/conversations/{id}), so an end or a
-// wrap-up is never lost. Source.Ready reports whether every channel is
+// wrap-up is never lost; after a gap it also looks up the conversations
+// of its queues and users during the gap (POST
+// /api/v2/analytics/conversations/details/query, at once and again after
+// AnalyticsLag, see Client.ConversationsDuring) and fetches those it did
+// not know, so one that started and ended meanwhile is synced too.
+// Source.Ready reports whether every channel is
 // connected, for a health check.
 //
 // Frames are decoded by a Decoder that reads only the fields ctikit uses,

@@ -61,6 +61,52 @@ func TestFaultDroppedSocket(t *testing.T) {
 	}
 }
 
+// TestFaultGapNewConversation: a call that starts, is answered and
+// wrapped up while the socket is down never reaches the socket, and the
+// re-fetch of the tracked conversations cannot know it. After the
+// reconnect the source asks the analytics details query for the
+// conversations of its queue during the gap and delivers it, wrapped up;
+// a call on a queue it does not subscribe to stays out.
+func TestFaultGapNewConversation(t *testing.T) {
+	e := newEnv(t)
+	src, col := started(t, e, genesys.WithQueues(gt.QueueSupport))
+	before, _ := liveCall(t, e, col, "+14155550201")
+
+	const query = "/api/v2/analytics/conversations/details/query"
+	e.srv.FailREST(gt.Fault{PathPrefix: "/api/v2/notifications/", Status: http.StatusServiceUnavailable, Times: -1})
+	e.srv.FailREST(gt.Fault{PathPrefix: query, Status: http.StatusServiceUnavailable, Times: 2})
+	e.srv.DropSockets()
+	waitFor(t, "the source to notice the drop", func() bool { return src.Ready() != nil })
+	missed := e.srv.Start(gt.Spec{Media: gt.MediaVoice, From: "+14155550202", Queue: gt.QueueSupport})
+	leg := missed.Alert(gt.AgentBob)
+	missed.Connect(leg)
+	missed.Disconnect(leg)
+	missed.Wrapup(leg, gt.CodeFollowUp, "happened while the socket was down")
+	other := e.srv.Start(gt.Spec{Media: gt.MediaVoice, From: "+14155550203", Queue: gt.QueueSales})
+	time.Sleep(100 * time.Millisecond) // a few failed reconnects
+	if col.get(missed.ID) != nil {
+		t.Fatal("the call reached the source while the socket was down: the fault did not hold")
+	}
+	e.srv.RemoveFaults("/api/v2/notifications/") // reconnect; the query fails twice more
+
+	c := col.wait(t, missed.ID, "the gap's call after the reconnect", wrappedUp(leg))
+	if n := e.srv.Stats().Requests["POST "+query]; n < 3 {
+		t.Errorf("%d details queries, want two that failed and one that answered", n)
+	}
+	if got := c.Leg(leg).Wrapup.Notes; got != "happened while the socket was down" {
+		t.Errorf("wrap-up notes = %q", got)
+	}
+	if st := src.Stats(); st.Discovered != 1 {
+		t.Errorf("stats = %+v, want the one call of the gap discovered (the live one is re-fetched, not discovered)", st)
+	}
+	if col.get(other.ID) != nil {
+		t.Error("a call on a queue the source does not subscribe to was delivered")
+	}
+	if col.get(before.ID) == nil {
+		t.Error("the call tracked before the gap is gone")
+	}
+}
+
 // TestFaultSilentSocket: the socket stays open but goes quiet (no
 // heartbeats); the watchdog replaces it and the missed end is re-fetched.
 func TestFaultSilentSocket(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	gt "github.com/cxplay/ctikit/genesys/genesystest"
 	pc "github.com/mypurecloud/platform-client-sdk-go/v157/platformclientv2"
@@ -157,6 +158,13 @@ func TestEmulatorSpeaksSDKShapes(t *testing.T) {
 		checkShape(t, "recordingmetadata", get("GET", path+"/recordingmetadata", nil), reflect.TypeOf(recs))
 	}
 	id := func(m gt.Media) string { return convs[m].ID }
+	q := pc.Conversationquery{
+		Interval: ptr(time.Now().Add(-time.Hour).UTC().Format("2006-01-02T15:04:05.000Z") + "/" + time.Now().Add(time.Minute).UTC().Format("2006-01-02T15:04:05.000Z")),
+		SegmentFilters: &[]pc.Segmentdetailqueryfilter{{VarType: ptr("or"), Predicates: &[]pc.Segmentdetailquerypredicate{
+			{VarType: ptr("dimension"), Dimension: ptr("queueId"), Operator: ptr("matches"), Value: ptr(gt.QueueSupport)}}}},
+		Paging: &pc.Pagingspec{PageSize: ptr(2), PageNumber: ptr(1)},
+	}
+	checkShape(t, "details query", get("POST", "/api/v2/analytics/conversations/details/query", q), typeOf[pc.Analyticsconversationqueryresponse]())
 	checkShape(t, "calls", get("GET", "/api/v2/conversations/calls/"+id(gt.MediaVoice), nil), typeOf[pc.Callconversation]())
 	checkShape(t, "callbacks", get("GET", "/api/v2/conversations/callbacks/"+id(gt.MediaCallback), nil), typeOf[pc.Callbackconversation]())
 	checkShape(t, "chats", get("GET", "/api/v2/conversations/chats/"+id(gt.MediaChat), nil), typeOf[pc.Chatconversation]())
@@ -213,3 +221,5 @@ func TestEmulatorSpeaksSDKShapes(t *testing.T) {
 	resp.Body.Close()
 	checkShape(t, "token", tokResp, typeOf[pc.AuthResponse]())
 }
+
+func ptr[T any](v T) *T { return &v }

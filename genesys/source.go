@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -31,7 +32,11 @@ import (
 // backoff. After any reconnect that may have lost updates, and for the ids
 // given to Resume, it re-fetches the conversations it was tracking (GET
 // /api/v2/conversations/{id}), so an end or a wrap-up missed meanwhile is
-// not lost. Exact duplicate frames (the same update on the queue topic and
+// not lost; and after a gap it looks up the conversations that had
+// activity on its queues and users meanwhile (POST
+// /api/v2/analytics/conversations/details/query, at once and again after
+// AnalyticsLag) and fetches those it was not tracking, so a conversation
+// that started during the gap is not lost either. Exact duplicate frames (the same update on the queue topic and
 // the user topic) are dropped without decoding. Malformed frames, unknown
 // topics and unsupported media are logged and skipped.
 //
@@ -58,6 +63,7 @@ type Source struct {
 	spare   chan struct{} // channel slots for gapless rotations
 
 	mu      sync.Mutex
+	gaps    []gap // notification gaps whose conversations are still to be looked up
 	tracked map[string]tracking
 	ids     idSlab // storage of the tracked conversations' ids
 	groups  []groupStatus
@@ -82,6 +88,7 @@ type SourceStats struct {
 	Malformed   int // frames that could not be decoded
 	Unknown     int // frames of unknown topics or unsupported media
 	Refetches   int // conversations re-fetched after a gap
+	Discovered  int // conversations that started during a gap, found by the analytics query
 	Heartbeats  int
 	LastConnect time.Time
 }
@@ -266,6 +273,15 @@ func (c *conn) close() {
 	<-c.done
 }
 
+// lastFrame is when the socket last received a frame (heartbeats
+// included), or, if never, a heartbeat timeout ago.
+func (c *conn) lastFrame() time.Time {
+	if n := c.last.Load(); n > 0 {
+		return time.Unix(0, n)
+	}
+	return time.Now().Add(-c.s.timing.HeartbeatTimeout)
+}
+
 func (c *conn) alive() bool {
 	select {
 	case <-c.done:
@@ -293,7 +309,8 @@ func (s *Source) runGroup(ctx context.Context, idx int, topics []string) error {
 			cur.close()
 		}
 	}()
-	var reuse *conn // a dead connection whose channel may still be valid
+	var reuse *conn      // a dead connection whose channel may still be valid
+	var lostAt time.Time // the lost socket's last frame: a gap since then
 	fails, rotFails := 0, 0
 	for {
 		if cur == nil {
@@ -320,7 +337,12 @@ func (s *Source) runGroup(ctx context.Context, idx int, topics []string) error {
 			fails = 0
 			cur = c
 			// Whatever happened before this connection (start, a drop) may
-			// have hidden updates: catch up on the tracked conversations.
+			// have hidden updates: catch up on the tracked conversations,
+			// and after a drop look for conversations started meanwhile.
+			if !lostAt.IsZero() {
+				s.addGap(gap{from: lostAt, to: time.Now()})
+				lostAt = time.Time{}
+			}
 			s.requestRefetch()
 		}
 		ev := s.supervise(ctx, cur)
@@ -330,6 +352,9 @@ func (s *Source) runGroup(ctx context.Context, idx int, topics []string) error {
 		case evDropped, evSilent, evRenew:
 			why := map[event]string{evDropped: "socket dropped", evSilent: "no heartbeat", evRenew: "channel lost its subscriptions"}[ev]
 			cur.close() // the reader has stopped: cur.err is settled
+			if lostAt.IsZero() {
+				lostAt = cur.lastFrame()
+			}
 			s.log.Warn("genesys: notification socket lost; reconnecting", "group", idx, "channel", cur.id, "reason", why, "error", errString(cur.err))
 			s.setGroup(idx, func(g *groupStatus) { g.connected, g.err = false, why })
 			s.count(func(st *SourceStats) { st.Reconnects++ })
@@ -363,10 +388,13 @@ func (s *Source) runGroup(ctx context.Context, idx int, topics []string) error {
 				continue
 			}
 			rotFails = 0
-			gap := !cur.alive()
+			lost := !cur.alive()
 			cur.close()
+			if lost {
+				s.addGap(gap{from: cur.lastFrame(), to: time.Now()})
+			}
 			cur = next
-			if gap {
+			if lost {
 				s.requestRefetch()
 			}
 		}
@@ -742,9 +770,10 @@ func (s *Source) prune() []string {
 }
 
 // refetchLoop re-fetches the tracked conversations whenever asked, four at
-// a time, retrying transient failures.
+// a time, retrying transient failures, and looks up the conversations
+// that started during notification gaps (see gaps.go).
 func (s *Source) refetchLoop(ctx context.Context) error {
-	var retry <-chan time.Time
+	var retry, gapDue <-chan time.Time
 	fails := 0
 	prune := time.NewTicker(max(s.timing.TrackFor/24, time.Minute))
 	defer prune.Stop()
@@ -757,40 +786,64 @@ func (s *Source) refetchLoop(ctx context.Context) error {
 			continue
 		case <-s.refetch:
 		case <-retry:
+		case <-gapDue:
 		}
-		retry = nil
-		ids := s.prune()
-		if len(ids) == 0 {
-			continue
-		}
-		var failed atomic.Int32
-		g, gctx := errgroup.WithContext(ctx)
-		g.SetLimit(4)
-		for _, id := range ids {
-			g.Go(func() error {
-				c, err := s.client.Conversation(gctx, id, s.dec)
-				switch {
-				case err == nil:
-					s.count(func(st *SourceStats) { st.Refetches++ })
-					s.deliver(gctx, c)
-				case errors.Is(err, cti.ErrNotFound) || errors.Is(err, ErrUnknownMedia):
-					s.mu.Lock()
-					delete(s.tracked, id)
-					s.mu.Unlock()
-				case gctx.Err() != nil:
-				default:
-					failed.Add(1)
-					s.log.Warn("genesys: re-fetching a conversation failed; will retry", "conversation", id, "error", err)
-				}
-				return nil
-			})
-		}
-		_ = g.Wait()
-		if failed.Load() > 0 {
+		retry, gapDue = nil, nil
+		if s.fetch(ctx, s.prune(), false) > 0 {
 			fails++
 			retry = time.After(s.backoff(fails))
 		} else {
 			fails = 0
 		}
+		if next := s.lookupGaps(ctx); !next.IsZero() {
+			gapDue = time.After(time.Until(next))
+		}
 	}
+}
+
+// fetch fetches conversations ids, four at a time, and delivers them; it
+// returns how many failed. With discovered, ids already tracked are
+// skipped (the re-fetch of the tracked ones covers them) and those
+// delivered are counted as Discovered.
+func (s *Source) fetch(ctx context.Context, ids []string, discovered bool) int {
+	if discovered {
+		s.mu.Lock()
+		ids = slices.DeleteFunc(ids, func(id string) bool { _, ok := s.tracked[id]; return ok })
+		s.mu.Unlock()
+	}
+	if len(ids) == 0 {
+		return 0
+	}
+	var failed atomic.Int32
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(4)
+	for _, id := range ids {
+		g.Go(func() error {
+			c, err := s.client.Conversation(gctx, id, s.dec)
+			switch {
+			case err == nil:
+				s.count(func(st *SourceStats) {
+					if discovered {
+						st.Discovered++
+					} else {
+						st.Refetches++
+					}
+				})
+				s.deliver(gctx, c)
+			case errors.Is(err, cti.ErrNotFound) || errors.Is(err, ErrUnknownMedia):
+				if !discovered {
+					s.mu.Lock()
+					delete(s.tracked, id)
+					s.mu.Unlock()
+				}
+			case gctx.Err() != nil:
+			default:
+				failed.Add(1)
+				s.log.Warn("genesys: fetching a conversation failed; will retry", "conversation", id, "error", err)
+			}
+			return nil
+		})
+	}
+	_ = g.Wait()
+	return int(failed.Load())
 }

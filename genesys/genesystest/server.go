@@ -243,6 +243,13 @@ func (s *Server) ClearFaults() {
 	s.faults = nil
 }
 
+// RemoveFaults removes the injected REST faults whose PathPrefix is prefix.
+func (s *Server) RemoveFaults(prefix string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults = slices.DeleteFunc(s.faults, func(rf *restFault) bool { return rf.f.PathPrefix == prefix })
+}
+
 // takeFault returns the fault for r, consuming one use.
 func (s *Server) takeFault(r *http.Request) *Fault {
 	s.mu.Lock()
@@ -345,6 +352,7 @@ func (s *Server) routes() http.Handler {
 	handle("GET /api/v2/conversations/chats/{id}/messages", true, s.chatMessages)
 	handle("POST /api/v2/conversations/messages/{id}/messages/bulk", true, s.messagesBulk)
 	handle("GET /api/v2/analytics/conversations/{id}/details", true, s.analyticsDetails)
+	handle("POST /api/v2/analytics/conversations/details/query", true, s.detailsQueryHandler)
 	handle("POST /api/v2/notifications/channels", true, s.createChannel)
 	handle("GET /api/v2/notifications/channels", true, s.listChannels)
 	handle("HEAD /api/v2/notifications/channels/{id}", true, s.headChannel)

@@ -1,0 +1,181 @@
+package genesys
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/mypurecloud/platform-client-sdk-go/v157/platformclientv2"
+)
+
+// Conversations that start while no notification socket is connected are
+// never seen on the socket: re-fetching the tracked conversations after a
+// gap cannot find them. After a gap, the source asks the analytics API for
+// the conversations that had activity on its queues and users during the
+// gap, at once and again once the analytics index has caught up
+// (AnalyticsLag), and fetches those it was not tracking.
+
+// queryPredicates is how many queue and user predicates one details query
+// carries; more are split over several queries.
+const queryPredicates = 50
+
+// queryPages bounds the pages read per query (100 conversations each).
+const queryPages = 100
+
+// ConversationsDuring returns the ids of the conversations that had
+// activity between from and to on any of the queues or with any of the
+// users (POST /api/v2/analytics/conversations/details/query, a segment
+// filter on queueId and userId, every page), oldest first, without
+// repeats.
+func (c *Client) ConversationsDuring(ctx context.Context, from, to time.Time, queues, users []string) ([]string, error) {
+	if !from.Before(to) {
+		return nil, nil
+	}
+	type pred struct{ dim, id string }
+	var preds []pred
+	for _, q := range queues {
+		preds = append(preds, pred{"queueId", q})
+	}
+	for _, u := range users {
+		preds = append(preds, pred{"userId", u})
+	}
+	interval := from.UTC().Format("2006-01-02T15:04:05.000Z") + "/" + to.UTC().Format("2006-01-02T15:04:05.000Z")
+	seen := map[string]bool{}
+	var ids []string
+	for len(preds) > 0 {
+		chunk := preds[:min(len(preds), queryPredicates)]
+		preds = preds[len(chunk):]
+		ps := make([]platformclientv2.Segmentdetailquerypredicate, len(chunk))
+		for i, p := range chunk {
+			ps[i] = platformclientv2.Segmentdetailquerypredicate{VarType: ptr("dimension"), Dimension: ptr(p.dim), Operator: ptr("matches"), Value: ptr(p.id)}
+		}
+		for page := 1; ; page++ {
+			if page > queryPages {
+				return ids, fmt.Errorf("genesys: conversations during %s: more than %d pages", interval, queryPages)
+			}
+			body := platformclientv2.Conversationquery{
+				Interval:       ptr(interval),
+				Order:          ptr("asc"),
+				OrderBy:        ptr("conversationStart"),
+				SegmentFilters: &[]platformclientv2.Segmentdetailqueryfilter{{VarType: ptr("or"), Predicates: &ps}},
+				Paging:         &platformclientv2.Pagingspec{PageSize: ptr(100), PageNumber: ptr(page)},
+			}
+			raw, err := c.call(ctx, "query conversation details", func(cfg *platformclientv2.Configuration) (*platformclientv2.APIResponse, error) {
+				_, r, err := platformclientv2.NewAnalyticsApiWithConfig(cfg).PostAnalyticsConversationsDetailsQuery(body)
+				return r, err
+			})
+			if err != nil {
+				return ids, err
+			}
+			var resp struct {
+				Conversations []struct {
+					ID string `json:"conversationId"`
+				} `json:"conversations"`
+			}
+			if err := json.Unmarshal(raw, &resp); err != nil {
+				return ids, fmt.Errorf("genesys: conversation details query: %w", err)
+			}
+			for _, cv := range resp.Conversations {
+				if cv.ID != "" && !seen[cv.ID] {
+					seen[cv.ID] = true
+					ids = append(ids, cv.ID)
+				}
+			}
+			if len(resp.Conversations) < 100 {
+				break
+			}
+		}
+	}
+	return ids, nil
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// subjects returns the queue and user ids of the conversation topics.
+func subjects(topics []string) (queues, users []string) {
+	for _, t := range topics {
+		switch {
+		case strings.HasPrefix(t, "v2.routing.queues.") && strings.HasSuffix(t, ".conversations"):
+			queues = append(queues, strings.TrimSuffix(strings.TrimPrefix(t, "v2.routing.queues."), ".conversations"))
+		case strings.HasPrefix(t, "v2.users.") && strings.HasSuffix(t, ".conversations"):
+			users = append(users, strings.TrimSuffix(strings.TrimPrefix(t, "v2.users."), ".conversations"))
+		}
+	}
+	return queues, users
+}
+
+// gap is a span without a connected socket whose conversations are still
+// to be looked up: at once, then again after AnalyticsLag.
+type gap struct {
+	from, to time.Time
+	due      time.Time // zero: now
+	again    bool      // the first lookup is done
+	fails    int
+}
+
+// gapMargin widens a gap's start: the lost socket's last frame is only
+// roughly when it went deaf.
+const gapMargin = 5 * time.Second
+
+// addGap queues g for lookup.
+func (s *Source) addGap(g gap) {
+	s.mu.Lock()
+	s.gaps = append(s.gaps, g)
+	s.mu.Unlock()
+	s.requestRefetch()
+}
+
+// lookupGaps looks up the gaps that are due and fetches the conversations
+// found that the source was not tracking; a failed lookup or fetch is
+// tried again with backoff. It returns when the next gap is due (zero:
+// none left).
+func (s *Source) lookupGaps(ctx context.Context) time.Time {
+	now := time.Now()
+	s.mu.Lock()
+	var due []gap
+	s.gaps = slices.DeleteFunc(s.gaps, func(g gap) bool {
+		if g.due.After(now) {
+			return false
+		}
+		due = append(due, g)
+		return true
+	})
+	s.mu.Unlock()
+	queues, users := subjects(s.topics)
+	for _, g := range due {
+		ids, err := s.client.ConversationsDuring(ctx, g.from.Add(-gapMargin), g.to, queues, users)
+		if err == nil && s.fetch(ctx, ids, true) > 0 {
+			err = errors.New("some conversations could not be fetched")
+		}
+		switch {
+		case ctx.Err() != nil:
+			return time.Time{}
+		case err != nil:
+			g.fails++
+			g.due = time.Now().Add(s.backoff(g.fails))
+			s.log.Warn("genesys: looking up the conversations started during a notification gap failed; will retry",
+				"from", g.from, "to", g.to, "in", time.Until(g.due).Round(time.Millisecond), "error", err)
+		case g.again:
+			continue // done
+		default:
+			// The analytics index lags: look again once it has caught up.
+			g.again, g.fails, g.due = true, 0, g.to.Add(AnalyticsLag)
+		}
+		s.mu.Lock()
+		s.gaps = append(s.gaps, g)
+		s.mu.Unlock()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var next time.Time
+	for _, g := range s.gaps {
+		if next.IsZero() || g.due.Before(next) {
+			next = g.due
+		}
+	}
+	return next
+}
