@@ -47,6 +47,16 @@ type Resumer interface {
 	Resume(ids []string)
 }
 
+// Backfiller is an optional interface of a Source that can look back for
+// conversations it could not see: before Run, the engine passes the last
+// time the previous run was known alive (see AliveStore), and the source
+// looks up the conversations that had activity since then, so one that
+// started and ended while the process was down is not lost. Called at most
+// once, before Run, and only when the state store remembers a time.
+type Backfiller interface {
+	Backfill(since time.Time)
+}
+
 // Matcher finds the records behind one customer identity.
 //
 // Match returns records most recently updated first, at most MaxResults of

@@ -47,13 +47,16 @@
 //
 // Every interface has a func adapter (MatcherFunc, PopperFunc, ...) and
 // states its concurrency contract. Optional abilities are separate
-// interfaces found by type assertion: Resumer and Enricher on a Source,
-// BatchSink on a Sink, OutboxInspector on an Outbox.
+// interfaces found by type assertion: Resumer, Backfiller and Enricher on a
+// Source, BatchSink on a Sink, OutboxInspector on an Outbox, AliveStore on
+// a StateStore (with a Backfiller source, a restart looks back to when the
+// engine last ran).
 //
 // # Concurrency
 //
 // Engine.Run blocks and owns every goroutine it starts. Work for one
-// conversation is serialized in a worker that exists while there is work;
+// conversation is serialized on one worker at a time (workers are pooled:
+// an idle one waits a few seconds for the next conversation to act on);
 // different conversations run in parallel, so an agent with a call and
 // three chats is popped and synced for each on its own, and a slow or
 // failing collaborator never holds up another conversation. Failures are

@@ -358,6 +358,18 @@ func (e *Engine) Run(ctx context.Context) error {
 		}
 	}
 
+	alive, _ := e.state.(AliveStore)
+	if b, ok := e.src.(Backfiller); ok && alive != nil {
+		since, err := alive.LastAlive(ctx)
+		switch {
+		case err != nil:
+			e.fail(ErrorNotice{Stage: "load", Err: fmt.Errorf("when the engine last ran: %w", err)})
+		case !since.IsZero():
+			e.log.Info("looking up conversations since the engine last ran", "since", since)
+			b.Backfill(since)
+		}
+	}
+
 	syncCtx, cancelSync := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelSync()
 	g.Go(func() error {
@@ -368,6 +380,9 @@ func (e *Engine) Run(ctx context.Context) error {
 		return nil
 	})
 	g.Go(func() error { return e.timerLoop(gctx) })
+	if alive != nil {
+		g.Go(func() error { e.aliveLoop(gctx, alive); return nil })
+	}
 	g.Go(func() error { return e.dispatchLoop(gctx, syncCtx, cancelSync) })
 	err := g.Wait()
 
@@ -380,6 +395,35 @@ func (e *Engine) Run(ctx context.Context) error {
 		return err
 	}
 	return nil
+}
+
+// AliveEvery is how often a running engine marks its AliveStore alive:
+// after a crash, the next run looks back that much further than needed at
+// most.
+const AliveEvery = 30 * time.Second
+
+// aliveLoop marks the store alive at once, every AliveEvery, and once more
+// when ctx is done.
+func (e *Engine) aliveLoop(ctx context.Context, st AliveStore) {
+	mark := func(ctx context.Context) {
+		if err := st.MarkAlive(ctx, time.Now()); err != nil && ctx.Err() == nil {
+			e.fail(ErrorNotice{Stage: "save", Err: fmt.Errorf("marking the engine alive: %w", err)})
+		}
+	}
+	mark(ctx)
+	t := time.NewTicker(AliveEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			mark(ctx)
+		case <-ctx.Done():
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+			mark(sctx)
+			cancel()
+			return
+		}
+	}
 }
 
 // mono returns t as a duration since the engine's epoch (0 for the zero

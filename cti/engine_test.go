@@ -991,3 +991,37 @@ func TestEngineWorkersReused(t *testing.T) {
 		assert.Equal(t, cti.Stats{}, r.eng.Stats(), "Run returned: no worker left")
 	})
 }
+
+// TestEngineBackfillsSinceLastRun: a running engine marks its store alive
+// at start, every AliveEvery and when it stops; the next run hands that
+// time to the source (cti.Backfiller) before running it. A first run, on
+// a store that never saw an engine, asks for nothing.
+func TestEngineBackfillsSinceLastRun(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		store := cti.NewMemoryStore()
+		r1 := newRigWith(t, store, &sink{})
+		synctest.Wait()
+		assert.Empty(t, r1.src.Backfilled(), "nothing to look back on")
+		started := time.Now()
+		last, err := store.LastAlive(r1.ctx)
+		require.NoError(t, err)
+		assert.True(t, last.Equal(started), "marked alive at start: %v", last)
+
+		time.Sleep(cti.AliveEvery + time.Second)
+		synctest.Wait()
+		last, _ = store.LastAlive(r1.ctx)
+		assert.True(t, last.Equal(started.Add(cti.AliveEvery)), "marked alive every AliveEvery: %v", last)
+
+		time.Sleep(10 * time.Second)
+		stopped := time.Now()
+		require.NoError(t, r1.stop())
+
+		time.Sleep(time.Hour) // down
+		r2 := newRigWith(t, store, &sink{})
+		synctest.Wait()
+		got := r2.src.Backfilled()
+		require.Len(t, got, 1)
+		assert.True(t, got[0].Equal(stopped), "looks back to when the last run stopped: %v, want %v", got[0], stopped)
+		require.NoError(t, r2.stop())
+	})
+}

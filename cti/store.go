@@ -160,6 +160,16 @@ type OutboxInspector interface {
 	DeadLetters(ctx context.Context) ([]*SyncJob, error)
 }
 
+// AliveStore is an optional interface of a StateStore that remembers when
+// the engine last ran: the engine marks it alive every AliveEvery while
+// running (and when it stops), and at the next start hands the time to a
+// Backfiller source, which looks up what happened meanwhile.
+type AliveStore interface {
+	MarkAlive(ctx context.Context, t time.Time) error
+	// LastAlive returns the time last marked, or the zero time.
+	LastAlive(ctx context.Context) (time.Time, error)
+}
+
 // Store is a StateStore and an Outbox, as one durable backend provides them.
 type Store interface {
 	StateStore
@@ -176,10 +186,12 @@ type MemoryStore struct {
 	convs map[string]storedConv
 	jobs  map[string]*SyncJob
 	dead  map[string]*SyncJob
+	alive time.Time
 }
 
 var (
 	_ Store           = (*MemoryStore)(nil)
+	_ AliveStore      = (*MemoryStore)(nil)
 	_ OutboxInspector = (*MemoryStore)(nil)
 )
 
@@ -235,6 +247,21 @@ func (s *MemoryStore) SaveConversation(_ context.Context, rec *ConvRecord) error
 		encBufs.Put(scratch)
 	}
 	return nil
+}
+
+// MarkAlive implements AliveStore.
+func (s *MemoryStore) MarkAlive(_ context.Context, t time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.alive = t
+	return nil
+}
+
+// LastAlive implements AliveStore.
+func (s *MemoryStore) LastAlive(context.Context) (time.Time, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.alive, nil
 }
 
 // OpenConversations implements StateStore.

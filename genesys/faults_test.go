@@ -288,6 +288,35 @@ func TestResume(t *testing.T) {
 	waitFor(t, "untracking", func() bool { return src.Tracked() == 0 })
 }
 
+// TestBackfill: a conversation that started and ended while the process
+// was down, never tracked, is found by the look-up since the previous
+// run's last sign of life and delivered wrapped up; one on a queue the
+// source does not subscribe to is not.
+func TestBackfill(t *testing.T) {
+	e := newEnv(t)
+	since := time.Now().Add(-time.Minute)
+	conv := e.srv.Start(gt.Spec{Media: gt.MediaVoice, From: "+14155550777", Queue: gt.QueueSupport})
+	leg := conv.Alert(gt.AgentBob)
+	conv.Connect(leg)
+	conv.Disconnect(leg)
+	conv.Wrapup(leg, gt.CodeResolved, "done while we were down")
+	other := e.srv.Start(gt.Spec{Media: gt.MediaVoice, From: "+14155550778", Queue: gt.QueueSales})
+	src := newSource(t, e, genesys.WithQueues(gt.QueueSupport))
+	src.Backfill(since)
+	col := newCollector()
+	run(t, src, col)
+	c := col.wait(t, conv.ID, "the wrap-up of a call made while down", wrappedUp(leg))
+	if c.Leg(leg).Wrapup.Notes != "done while we were down" {
+		t.Errorf("backfilled = %+v", c.Leg(leg).Wrapup)
+	}
+	if st := src.Stats(); st.Discovered != 1 {
+		t.Errorf("stats = %+v, want 1 discovered", st)
+	}
+	if col.get(other.ID) != nil {
+		t.Error("a call on a queue the source does not subscribe to was delivered")
+	}
+}
+
 // TestRESTFaultsDuringConnect: 429 with Retry-After and 5xx while the
 // source connects are retried inside the client.
 func TestRESTFaultsDuringConnect(t *testing.T) {

@@ -179,3 +179,32 @@ func (s *Source) lookupGaps(ctx context.Context) time.Time {
 	}
 	return next
 }
+
+// Backfill implements cti.Backfiller: once its first socket is connected,
+// the source looks up the conversations of its queues and users since
+// since (at most Timing.TrackFor ago), like after a gap, and fetches
+// those it does not know. Call it before Run.
+func (s *Source) Backfill(since time.Time) {
+	if since.IsZero() {
+		return
+	}
+	if oldest := time.Now().Add(-s.timing.TrackFor); since.Before(oldest) {
+		s.log.Warn("genesys: the engine last ran longer ago than TrackFor; looking back TrackFor only",
+			"last_ran", since, "track_for", s.timing.TrackFor)
+		since = oldest
+	}
+	s.mu.Lock()
+	if s.since.IsZero() || since.Before(s.since) {
+		s.since = since
+	}
+	s.mu.Unlock()
+}
+
+// takeSince returns the Backfill time, once.
+func (s *Source) takeSince() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := s.since
+	s.since = time.Time{}
+	return t
+}

@@ -63,7 +63,8 @@ type Source struct {
 	spare   chan struct{} // channel slots for gapless rotations
 
 	mu      sync.Mutex
-	gaps    []gap // notification gaps whose conversations are still to be looked up
+	gaps    []gap     // notification gaps whose conversations are still to be looked up
+	since   time.Time // Backfill: a gap from then until the first connection
 	tracked map[string]tracking
 	ids     idSlab // storage of the tracked conversations' ids
 	groups  []groupStatus
@@ -71,9 +72,10 @@ type Source struct {
 }
 
 var (
-	_ cti.Source   = (*Source)(nil)
-	_ cti.Resumer  = (*Source)(nil)
-	_ cti.Enricher = (*Source)(nil)
+	_ cti.Source     = (*Source)(nil)
+	_ cti.Resumer    = (*Source)(nil)
+	_ cti.Backfiller = (*Source)(nil)
+	_ cti.Enricher   = (*Source)(nil)
 )
 
 // SourceStats counts what a Source did.
@@ -342,6 +344,9 @@ func (s *Source) runGroup(ctx context.Context, idx int, topics []string) error {
 			if !lostAt.IsZero() {
 				s.addGap(gap{from: lostAt, to: time.Now()})
 				lostAt = time.Time{}
+			}
+			if since := s.takeSince(); !since.IsZero() {
+				s.addGap(gap{from: since, to: time.Now()})
 			}
 			s.requestRefetch()
 		}

@@ -47,6 +47,7 @@ type write struct {
 
 var (
 	_ cti.Store           = (*Store)(nil)
+	_ cti.AliveStore      = (*Store)(nil)
 	_ cti.OutboxInspector = (*Store)(nil)
 )
 
@@ -56,7 +57,9 @@ var (
 	bucketSched = []byte("schedule") // next|enqueued|key → nil: due order
 	bucketIndex = []byte("index")    // key → its schedule key
 	bucketDead  = []byte("dead")     // key → SyncJob JSON
-	buckets     = [][]byte{bucketConvs, bucketJobs, bucketSched, bucketIndex, bucketDead}
+	bucketMeta  = []byte("meta")     // keyAlive → RFC 3339 time
+	buckets     = [][]byte{bucketConvs, bucketJobs, bucketSched, bucketIndex, bucketDead, bucketMeta}
+	keyAlive    = []byte("alive")
 )
 
 // StoreOption configures OpenStore.
@@ -255,6 +258,32 @@ func (s *Store) SaveConversation(ctx context.Context, rec *cti.ConvRecord) error
 	return wrap("save conversation", s.update(ctx, func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketConvs).Put([]byte(rec.ID), b)
 	}))
+}
+
+// MarkAlive implements cti.AliveStore.
+func (s *Store) MarkAlive(ctx context.Context, t time.Time) error {
+	b := []byte(t.UTC().Format(time.RFC3339Nano))
+	return wrap("mark alive", s.update(ctx, func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketMeta).Put(keyAlive, b)
+	}))
+}
+
+// LastAlive implements cti.AliveStore.
+func (s *Store) LastAlive(ctx context.Context) (time.Time, error) {
+	var t time.Time
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketMeta).Get(keyAlive)
+		if v == nil {
+			return nil
+		}
+		var err error
+		t, err = time.Parse(time.RFC3339Nano, string(v))
+		return err
+	})
+	if err != nil {
+		return time.Time{}, fmt.Errorf("syncmap: when the engine last ran: %w", err)
+	}
+	return t, nil
 }
 
 // OpenConversations implements cti.StateStore.

@@ -84,6 +84,27 @@ func TestStoreSurvivesReopen(t *testing.T) {
 	}
 }
 
+// TestStoreAliveSurvivesReopen: the engine's last sign of life is durable.
+func TestStoreAliveSurvivesReopen(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s, err := syncmap.OpenStore(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 12, 6, 9, 0, 0, 123456789, time.UTC)
+	if err := s.MarkAlive(ctx, at); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := openStore(t, dir).LastAlive(ctx)
+	if err != nil || !got.Equal(at) {
+		t.Fatalf("LastAlive after reopen = %v, %v; want %v", got, err, at)
+	}
+}
+
 func TestStoreLocked(t *testing.T) {
 	dir := t.TempDir()
 	openStore(t, dir)

@@ -3,6 +3,7 @@ package ctitest
 import (
 	"context"
 	"sync"
+	"time"
 
 	"github.com/cxplay/ctikit/cti"
 )
@@ -14,11 +15,13 @@ type Source struct {
 	h       cti.Handler
 	mu      sync.Mutex
 	resumed []string
+	since   []time.Time
 }
 
 var (
-	_ cti.Source  = (*Source)(nil)
-	_ cti.Resumer = (*Source)(nil)
+	_ cti.Source     = (*Source)(nil)
+	_ cti.Resumer    = (*Source)(nil)
+	_ cti.Backfiller = (*Source)(nil)
 )
 
 // NewSource returns a Source.
@@ -46,6 +49,20 @@ func (s *Source) Resumed() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]string(nil), s.resumed...)
+}
+
+// Backfill implements cti.Backfiller, recording since.
+func (s *Source) Backfill(since time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.since = append(s.since, since)
+}
+
+// Backfilled returns the times passed to Backfill.
+func (s *Source) Backfilled() []time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]time.Time(nil), s.since...)
 }
 
 // Send delivers snapshots to the handler, waiting until Run has started

@@ -47,6 +47,26 @@ func TestStore(t *testing.T, newStore func(t *testing.T) cti.Store) {
 		}
 	})
 
+	t.Run("Alive", func(t *testing.T) {
+		a, ok := newStore(t).(cti.AliveStore)
+		if !ok {
+			t.Skip("not a cti.AliveStore")
+		}
+		got, err := a.LastAlive(ctx)
+		must(t, err)
+		if !got.IsZero() {
+			t.Fatalf("LastAlive of a new store = %v, want zero", got)
+		}
+		for _, at := range []time.Time{t0, t0.Add(30 * time.Second)} {
+			must(t, a.MarkAlive(ctx, at))
+			got, err := a.LastAlive(ctx)
+			must(t, err)
+			if !got.Equal(at) {
+				t.Fatalf("LastAlive = %v, want %v", got, at)
+			}
+		}
+	})
+
 	t.Run("OpenAndPrune", func(t *testing.T) {
 		s := newStore(t)
 		must(t, s.SaveConversation(ctx, &cti.ConvRecord{ID: "open", UpdatedAt: t0}))

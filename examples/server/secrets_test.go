@@ -70,8 +70,8 @@ func TestSecretsNeverLeak(t *testing.T) {
 		func(s *Setup) { s.Genesys.ClientSecret = "gc-WR0NG-secret-1f2e" },
 		func(s *Setup) { s.Zendesk.APIToken = "zd-WR0NG-token-8c7d" },
 	} {
-		var logs bytes.Buffer
-		log := slog.New(slog.NewTextHandler(&lockedWriter{w: &logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		var logs logBuffer
+		log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 		s := r.demo.Setup("127.0.0.1:0", t.TempDir(), log)
 		s.Zendesk.APIToken = zdToken
 		bad(&s)

@@ -5,12 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -30,14 +30,14 @@ type demoRig struct {
 	demo *Demo
 	app  *App
 	base string
-	logs *bytes.Buffer
+	logs *logBuffer
 	stop func()
 }
 
 func startDemo(t *testing.T) *demoRig {
 	t.Helper()
-	logs := &bytes.Buffer{}
-	log := slog.New(slog.NewTextHandler(&lockedWriter{w: logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	logs := &logBuffer{}
+	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	d, err := StartDemo(log)
 	require.NoError(t, err)
 	app, err := Build(d.Setup("127.0.0.1:0", t.TempDir(), log))
@@ -66,18 +66,24 @@ func startDemo(t *testing.T) *demoRig {
 	return r
 }
 
-type lockedWriter struct {
-	mu chan struct{}
-	w  io.Writer
+// logBuffer collects a server's logs; writes (from any goroutine) and
+// reads are serialized.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
 }
 
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	if l.mu == nil {
-		l.mu = make(chan struct{}, 1)
-	}
-	l.mu <- struct{}{}
-	defer func() { <-l.mu }()
-	return l.w.Write(p)
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+// String returns what was logged so far.
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 func (r *demoRig) get(path string) *http.Response {
