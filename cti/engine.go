@@ -402,15 +402,16 @@ func (e *Engine) Run(ctx context.Context) error {
 // most.
 const AliveEvery = 30 * time.Second
 
-// aliveLoop marks the store alive at once, every AliveEvery, and once more
-// when ctx is done.
+// aliveLoop marks the store alive every AliveEvery, and once more when ctx
+// is done. Not at once: a run that dies within AliveEvery of its start
+// leaves the previous mark, so the next run still looks back over the
+// earlier downtime, whose look-up may not have finished.
 func (e *Engine) aliveLoop(ctx context.Context, st AliveStore) {
 	mark := func(ctx context.Context) {
 		if err := st.MarkAlive(ctx, time.Now()); err != nil && ctx.Err() == nil {
 			e.fail(ErrorNotice{Stage: "save", Err: fmt.Errorf("marking the engine alive: %w", err)})
 		}
 	}
-	mark(ctx)
 	t := time.NewTicker(AliveEvery)
 	defer t.Stop()
 	for {

@@ -993,9 +993,11 @@ func TestEngineWorkersReused(t *testing.T) {
 }
 
 // TestEngineBackfillsSinceLastRun: a running engine marks its store alive
-// at start, every AliveEvery and when it stops; the next run hands that
-// time to the source (cti.Backfiller) before running it. A first run, on
-// a store that never saw an engine, asks for nothing.
+// every AliveEvery and when it stops; the next run hands that time to the
+// source (cti.Backfiller) before running it. A first run, on a store that
+// never saw an engine, asks for nothing; a run younger than AliveEvery
+// has not replaced the previous mark (if it died then, the next run would
+// still look back over the earlier downtime).
 func TestEngineBackfillsSinceLastRun(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		store := cti.NewMemoryStore()
@@ -1005,7 +1007,7 @@ func TestEngineBackfillsSinceLastRun(t *testing.T) {
 		started := time.Now()
 		last, err := store.LastAlive(r1.ctx)
 		require.NoError(t, err)
-		assert.True(t, last.Equal(started), "marked alive at start: %v", last)
+		assert.True(t, last.IsZero(), "not marked at start: %v", last)
 
 		time.Sleep(cti.AliveEvery + time.Second)
 		synctest.Wait()
@@ -1022,6 +1024,10 @@ func TestEngineBackfillsSinceLastRun(t *testing.T) {
 		got := r2.src.Backfilled()
 		require.Len(t, got, 1)
 		assert.True(t, got[0].Equal(stopped), "looks back to when the last run stopped: %v, want %v", got[0], stopped)
+		time.Sleep(10 * time.Second)
+		synctest.Wait()
+		last, _ = store.LastAlive(r2.ctx)
+		assert.True(t, last.Equal(stopped), "a run that dies before its first mark leaves the last one: %v", last)
 		require.NoError(t, r2.stop())
 	})
 }
