@@ -29,8 +29,8 @@ const queryPages = 100
 // ConversationsDuring returns the ids of the conversations that had
 // activity between from and to on any of the queues or with any of the
 // users (POST /api/v2/analytics/conversations/details/query, a segment
-// filter on queueId and userId, every page), oldest first, without
-// repeats.
+// filter on queueId and userId, every page), without repeats: oldest
+// first per query of 50 queues and users.
 func (c *Client) ConversationsDuring(ctx context.Context, from, to time.Time, queues, users []string) ([]string, error) {
 	if !from.Before(to) {
 		return nil, nil

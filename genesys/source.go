@@ -36,13 +36,15 @@ import (
 // activity on its queues and users meanwhile (POST
 // /api/v2/analytics/conversations/details/query, at once and again after
 // AnalyticsLag) and fetches those it was not tracking, so a conversation
-// that started during the gap is not lost either. Exact duplicate frames (the same update on the queue topic and
-// the user topic) are dropped without decoding. Malformed frames, unknown
-// topics and unsupported media are logged and skipped.
+// that started during the gap is not lost either (Backfill does the same
+// for the time the process was down). Exact duplicate frames (the same
+// update on the queue topic and the user topic) are dropped without
+// decoding. Malformed frames, unknown topics and unsupported media are
+// logged and skipped.
 //
-// Source also implements cti.Resumer and cti.Enricher (through its
-// Enricher). Run may be called once; Resume before it; Ready, Stats and
-// Enrich from any goroutine.
+// Source also implements cti.Resumer, cti.Backfiller and cti.Enricher
+// (through its Enricher). Run may be called once; Resume and Backfill
+// before it; Ready, Stats and Enrich from any goroutine.
 type Source struct {
 	client      *Client
 	dec         *Decoder
