@@ -535,10 +535,7 @@ type analyticsPartcpt struct {
 }
 
 func (e *Enricher) analytics(ctx context.Context, id string) (*analyticsConv, error) {
-	raw, err := e.client.call(ctx, "get analytics conversation details", func(cfg *platformclientv2.Configuration) (*platformclientv2.APIResponse, error) {
-		_, r, err := platformclientv2.NewAnalyticsApiWithConfig(cfg).GetAnalyticsConversationDetails(id)
-		return r, err
-	})
+	raw, err := e.client.get(ctx, "get analytics conversation details", "/api/v2/analytics/conversations/"+url.PathEscape(id)+"/details")
 	if err != nil {
 		return nil, err
 	}
