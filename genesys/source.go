@@ -383,6 +383,9 @@ func (s *Source) runGroup(ctx context.Context, idx int, topics []string) error {
 				s.log.Warn("genesys: replacing the notification channel failed; will retry", "group", idx, "error", err)
 				if !cur.alive() {
 					cur.close()
+					if lostAt.IsZero() {
+						lostAt = cur.lastFrame() // a gap since: look it up once reconnected
+					}
 					cur = nil
 					continue
 				}
