@@ -24,6 +24,17 @@ func liveCall(t *testing.T, e *env, col *collector, from string) (*gt.Conversati
 	return conv, leg
 }
 
+// wholeCall plays a voice call on the support queue from start to wrap-up
+// with notes, and returns it and Bob's leg.
+func wholeCall(e *env, from, notes string) (*gt.Conversation, string) {
+	conv := e.srv.Start(gt.Spec{Media: gt.MediaVoice, From: from, Queue: gt.QueueSupport})
+	leg := conv.Alert(gt.AgentBob)
+	conv.Connect(leg)
+	conv.Disconnect(leg)
+	conv.Wrapup(leg, gt.CodeFollowUp, notes)
+	return conv, leg
+}
+
 // TestFaultDroppedSocket drops the websocket and keeps the Genesys API
 // failing (503) while the call ends and is wrapped up: nothing reaches the
 // socket, yet the end and the wrap-up are delivered after the reconnect,
@@ -77,11 +88,7 @@ func TestFaultGapNewConversation(t *testing.T) {
 	e.srv.FailREST(gt.Fault{PathPrefix: query, Status: http.StatusServiceUnavailable, Times: 2})
 	e.srv.DropSockets()
 	waitFor(t, "the source to notice the drop", func() bool { return src.Ready() != nil })
-	missed := e.srv.Start(gt.Spec{Media: gt.MediaVoice, From: "+14155550202", Queue: gt.QueueSupport})
-	leg := missed.Alert(gt.AgentBob)
-	missed.Connect(leg)
-	missed.Disconnect(leg)
-	missed.Wrapup(leg, gt.CodeFollowUp, "happened while the socket was down")
+	missed, leg := wholeCall(e, "+14155550202", "happened while the socket was down")
 	other := e.srv.Start(gt.Spec{Media: gt.MediaVoice, From: "+14155550203", Queue: gt.QueueSales})
 	time.Sleep(100 * time.Millisecond) // a few failed reconnects
 	if col.get(missed.ID) != nil {
@@ -295,11 +302,7 @@ func TestResume(t *testing.T) {
 func TestBackfill(t *testing.T) {
 	e := newEnv(t)
 	since := time.Now().Add(-time.Minute)
-	conv := e.srv.Start(gt.Spec{Media: gt.MediaVoice, From: "+14155550777", Queue: gt.QueueSupport})
-	leg := conv.Alert(gt.AgentBob)
-	conv.Connect(leg)
-	conv.Disconnect(leg)
-	conv.Wrapup(leg, gt.CodeResolved, "done while we were down")
+	conv, leg := wholeCall(e, "+14155550777", "done while we were down")
 	other := e.srv.Start(gt.Spec{Media: gt.MediaVoice, From: "+14155550778", Queue: gt.QueueSales})
 	src := newSource(t, e, genesys.WithQueues(gt.QueueSupport))
 	src.Backfill(since)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cxplay/ctikit/cti"
+	"github.com/cxplay/ctikit/internal/testlog"
 	"github.com/cxplay/ctikit/zendesk"
 	"github.com/cxplay/ctikit/zendesk/zendesktest"
 )
@@ -291,7 +292,7 @@ func TestTransportTicketUpdateBudget(t *testing.T) {
 
 func TestSecretsNeverInErrorsOrLogs(t *testing.T) {
 	t.Parallel()
-	var logs logBuffer
+	var logs testlog.Buffer
 	srv := zendesktest.NewServer(zendesktest.WithAPIToken("ops@example.com", "s3cr3t-T0KEN-value"))
 	t.Cleanup(srv.Close)
 	good := zendesk.Config{URL: srv.URL, Email: "ops@example.com", APIToken: "s3cr3t-T0KEN-value"}
@@ -300,7 +301,7 @@ func TestSecretsNeverInErrorsOrLogs(t *testing.T) {
 	ctx := context.Background()
 	var errs []error
 	for _, cf := range []zendesk.Config{good, bad} {
-		c, err := zendesk.New(cf, zendesk.WithLogger(logs.logger()), fast())
+		c, err := zendesk.New(cf, zendesk.WithLogger(logs.Logger()), fast())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -312,7 +313,7 @@ func TestSecretsNeverInErrorsOrLogs(t *testing.T) {
 		errs = append(errs, fmtErr(cf))
 	}
 	dead, _ := zendesk.New(zendesk.Config{URL: "http://127.0.0.1:1", Email: "ops@example.com", APIToken: "s3cr3t-T0KEN-value"},
-		zendesk.WithLogger(logs.logger()), fast(), zendesk.WithRetries(1))
+		zendesk.WithLogger(logs.Logger()), fast(), zendesk.WithRetries(1))
 	_, err := dead.Ticket(ctx, 1)
 	errs = append(errs, err)
 	var ue *cti.UpstreamError

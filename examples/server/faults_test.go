@@ -18,6 +18,7 @@ import (
 	"github.com/cxplay/ctikit/cti/config"
 	"github.com/cxplay/ctikit/genesys"
 	gt "github.com/cxplay/ctikit/genesys/genesystest"
+	"github.com/cxplay/ctikit/internal/testlog"
 	"github.com/cxplay/ctikit/zendesk"
 	"github.com/cxplay/ctikit/zendesk/zendesktest"
 )
@@ -42,7 +43,7 @@ type rigOptions struct {
 // shortened so that faults resolve in seconds.
 func startRig(t *testing.T, o rigOptions) *demoRig {
 	t.Helper()
-	logs := &logBuffer{}
+	logs := &testlog.Buffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	cfg, err := config.Parse(demoRules)
 	require.NoError(t, err)

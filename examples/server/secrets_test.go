@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	gt "github.com/cxplay/ctikit/genesys/genesystest"
+	"github.com/cxplay/ctikit/internal/testlog"
 	"github.com/cxplay/ctikit/zendesk/zendesktest"
 )
 
@@ -70,7 +71,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 		func(s *Setup) { s.Genesys.ClientSecret = "gc-WR0NG-secret-1f2e" },
 		func(s *Setup) { s.Zendesk.APIToken = "zd-WR0NG-token-8c7d" },
 	} {
-		var logs logBuffer
+		var logs testlog.Buffer
 		log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 		s := r.demo.Setup("127.0.0.1:0", t.TempDir(), log)
 		s.Zendesk.APIToken = zdToken

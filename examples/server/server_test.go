@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +18,7 @@ import (
 
 	"github.com/cxplay/ctikit/cti"
 	gt "github.com/cxplay/ctikit/genesys/genesystest"
+	"github.com/cxplay/ctikit/internal/testlog"
 	"github.com/cxplay/ctikit/syncmap"
 	"github.com/cxplay/ctikit/zendesk/zendesktest"
 )
@@ -30,13 +30,13 @@ type demoRig struct {
 	demo *Demo
 	app  *App
 	base string
-	logs *logBuffer
+	logs *testlog.Buffer
 	stop func()
 }
 
 func startDemo(t *testing.T) *demoRig {
 	t.Helper()
-	logs := &logBuffer{}
+	logs := &testlog.Buffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	d, err := StartDemo(log)
 	require.NoError(t, err)
@@ -64,26 +64,6 @@ func startDemo(t *testing.T) *demoRig {
 	t.Cleanup(r.stop)
 	r.eventually("healthz 200", func() bool { return r.get("/healthz").StatusCode == 200 })
 	return r
-}
-
-// logBuffer collects a server's logs; writes (from any goroutine) and
-// reads are serialized.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-// String returns what was logged so far.
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 func (r *demoRig) get(path string) *http.Response {
