@@ -170,6 +170,7 @@ func Build(s Setup) (*App, error) {
 	}
 	pnl.SetChooser(eng)
 	a.Engine = eng
+	a.Metrics.Engine(eng.Stats)
 
 	a.Health.Add("genesys", func(context.Context) error { return src.Ready() })
 	a.Health.Add("zendesk", zc.Ping)

@@ -81,6 +81,20 @@ func NewMetrics(outbox cti.Outbox) *Metrics {
 	return m
 }
 
+// Engine exposes an engine's load as gauges: conversations with work
+// queued or running, worker goroutines, sync deliveries in flight. Call it
+// once, after the engine is built.
+func (m *Metrics) Engine(stats func() cti.Stats) {
+	gauge := func(name, help string, pick func(cti.Stats) int) prometheus.Collector {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, func() float64 { return float64(pick(stats())) })
+	}
+	m.reg.MustRegister(
+		gauge("ctikit_conversations_busy", "Conversations with a step queued or running in the engine.", func(s cti.Stats) int { return s.Busy }),
+		gauge("ctikit_engine_workers", "Engine worker goroutines, busy or idle.", func(s cti.Stats) int { return s.Workers }),
+		gauge("ctikit_sync_deliveries", "Sync deliveries in flight.", func(s cti.Stats) int { return s.Deliveries }),
+	)
+}
+
 // Hooks returns the engine hooks that feed the metrics.
 func (m *Metrics) Hooks() cti.Hooks {
 	return cti.Hooks{

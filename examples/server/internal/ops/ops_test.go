@@ -68,6 +68,8 @@ func TestMetrics(t *testing.T) {
 	require.NoError(t, err)
 	resp.Body.Close()
 
+	m.Engine(func() cti.Stats { return cti.Stats{Busy: 3, Workers: 5, Deliveries: 2} })
+
 	w := httptest.NewRecorder()
 	m.Handler().ServeHTTP(w, httptest.NewRequest("GET", "/metrics", nil))
 	body, _ := io.ReadAll(w.Body)
@@ -81,6 +83,9 @@ func TestMetrics(t *testing.T) {
 		`ctikit_upstream_requests_total{service="zendesk",status="429"} 1`,
 		`ctikit_syncs_pending 1`,
 		`ctikit_syncs_dead 0`,
+		`ctikit_conversations_busy 3`,
+		`ctikit_engine_workers 5`,
+		`ctikit_sync_deliveries 2`,
 	} {
 		assert.True(t, strings.Contains(string(body), want), "missing %s", want)
 	}
