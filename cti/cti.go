@@ -52,7 +52,10 @@ type Resumer interface {
 // time the previous run was known alive (see AliveStore), and the source
 // looks up the conversations that had activity since then, so one that
 // started and ended while the process was down is not lost. Called at most
-// once, before Run, and only when the state store remembers a time.
+// once, before Run, and only when the state store remembers a time; never
+// further back than the engine remembers finished conversations
+// (Timing.Tombstone less a few minutes), so that nothing synced before the
+// downtime is synced again.
 type Backfiller interface {
 	Backfill(since time.Time)
 }

@@ -365,6 +365,14 @@ func (e *Engine) Run(ctx context.Context) error {
 		case err != nil:
 			e.fail(ErrorNotice{Stage: "load", Err: fmt.Errorf("when the engine last ran: %w", err)})
 		case !since.IsZero():
+			// A finished conversation is remembered for Timing.Tombstone:
+			// looking back further would find conversations synced before
+			// the downtime whose records are gone, and sync them again.
+			if oldest := time.Now().Add(-e.timing.Tombstone + backfillMargin); since.Before(oldest) {
+				e.log.Warn("the engine last ran longer ago than it remembers finished conversations; looking back that far only",
+					"last_ran", since, "from", oldest, "tombstone", e.timing.Tombstone)
+				since = oldest
+			}
 			e.log.Info("looking up conversations since the engine last ran", "since", since)
 			b.Backfill(since)
 		}
@@ -396,6 +404,11 @@ func (e *Engine) Run(ctx context.Context) error {
 	}
 	return nil
 }
+
+// backfillMargin keeps a restart's look-back this far inside
+// Timing.Tombstone, for the source's second look after the analytics lag
+// and the prune's timing.
+const backfillMargin = 10 * time.Minute
 
 // AliveEvery is how often a running engine marks its AliveStore alive:
 // after a crash, the next run looks back that much further than needed at
