@@ -126,7 +126,10 @@ func (s *Source) addGap(g gap) {
 	s.mu.Lock()
 	s.gaps = append(s.gaps, g)
 	s.mu.Unlock()
-	s.requestRefetch()
+	select {
+	case s.gapSig <- struct{}{}:
+	default:
+	}
 }
 
 // lookupGaps looks up the gaps that are due and fetches the conversations

@@ -28,8 +28,9 @@ import (
 // OAuth client may hold), opens their websockets and keeps them alive: a
 // heartbeat watchdog replaces a silent socket, v2.system.socket_closing and
 // channel expiry are handled by opening the replacement before the old
-// socket closes (no gap), and a dropped socket is reopened with jittered
-// backoff. After any reconnect that may have lost updates, and for the ids
+// socket closes, and reading the old one a few seconds more (make before
+// break: nothing it received is dropped), and a dropped socket is reopened
+// with jittered backoff. After any reconnect that may have lost updates, and for the ids
 // given to Resume, it re-fetches the conversations it was tracking (GET
 // /api/v2/conversations/{id}), so an end or a wrap-up missed meanwhile is
 // not lost; and after a gap it looks up the conversations that had
@@ -62,7 +63,9 @@ type Source struct {
 	started atomic.Bool
 	h       cti.Handler
 	refetch chan struct{}
-	spare   chan struct{} // channel slots for gapless rotations
+	gapSig  chan struct{}  // a gap was added
+	drains  sync.WaitGroup // old sockets still read after a rotation
+	spare   chan struct{}  // channel slots for gapless rotations
 
 	mu      sync.Mutex
 	gaps    []gap     // notification gaps whose conversations are still to be looked up
@@ -111,7 +114,8 @@ func NewSource(client *Client, opts ...Option) (*Source, error) {
 		return nil, errors.New("genesys: NewSource: nil Client")
 	}
 	s := &Source{client: client, dec: &Decoder{}, timing: DefaultTiming, backoff: DefaultReconnectBackoff,
-		perChannel: 1000, maxChannels: 20, tracked: map[string]tracking{}, refetch: make(chan struct{}, 1)}
+		perChannel: 1000, maxChannels: 20, tracked: map[string]tracking{}, refetch: make(chan struct{}, 1),
+		gapSig: make(chan struct{}, 1)}
 	for _, o := range opts {
 		if err := o(s); err != nil {
 			return nil, err
@@ -250,11 +254,16 @@ func (s *Source) Run(ctx context.Context, h cti.Handler) error {
 		g.Go(func() error { s.warmAgents(gctx); return nil })
 	}
 	err := g.Wait()
+	s.drains.Wait()
 	if ctx.Err() != nil {
 		return nil
 	}
 	return err
 }
+
+// rotateDrain is how long the old socket is still read after a gapless
+// rotation (unless it closes first).
+const rotateDrain = 5 * time.Second
 
 // conn is one open websocket on a channel, with its reader goroutine.
 type conn struct {
@@ -398,15 +407,32 @@ func (s *Source) runGroup(ctx context.Context, idx int, topics []string) error {
 				continue
 			}
 			rotFails = 0
-			lost := !cur.alive()
-			cur.close()
-			if lost {
-				s.addGap(gap{from: cur.lastFrame(), to: time.Now()})
-			}
+			old := cur
 			cur = next
-			if lost {
+			if !old.alive() {
+				// It died before its replacement was up: a gap.
+				old.close()
+				s.addGap(gap{from: old.lastFrame(), to: time.Now()})
 				s.requestRefetch()
+				break
 			}
+			// Make before break: the old socket keeps being read for
+			// rotateDrain (or until it closes), so that what it received
+			// before the new channel was subscribed, and had not handed
+			// over yet, is not dropped; updates that arrive on both are
+			// exact duplicates.
+			s.drains.Add(1)
+			go func() {
+				defer s.drains.Done()
+				t := time.NewTimer(rotateDrain)
+				defer t.Stop()
+				select {
+				case <-t.C:
+				case <-old.done:
+				case <-ctx.Done():
+				}
+				old.close()
+			}()
 		}
 	}
 }
@@ -784,7 +810,7 @@ func (s *Source) prune() []string {
 // that started during notification gaps (see gaps.go).
 func (s *Source) refetchLoop(ctx context.Context) error {
 	var retry, gapDue <-chan time.Time
-	fails := 0
+	fails, refetch := 0, false
 	prune := time.NewTicker(max(s.timing.TrackFor/24, time.Minute))
 	defer prune.Stop()
 	for {
@@ -795,16 +821,22 @@ func (s *Source) refetchLoop(ctx context.Context) error {
 			s.prune()
 			continue
 		case <-s.refetch:
+			refetch = true
 		case <-retry:
+			refetch = true
 		case <-gapDue:
+		case <-s.gapSig:
 		}
-		retry, gapDue = nil, nil
-		if s.fetch(ctx, s.prune(), false) > 0 {
-			fails++
-			retry = time.After(s.backoff(fails))
-		} else {
-			fails = 0
+		if refetch {
+			refetch, retry = false, nil
+			if s.fetch(ctx, s.prune(), false) > 0 {
+				fails++
+				retry = time.After(s.backoff(fails))
+			} else {
+				fails = 0
+			}
 		}
+		gapDue = nil
 		if next := s.lookupGaps(ctx); !next.IsZero() {
 			gapDue = time.After(time.Until(next))
 		}
