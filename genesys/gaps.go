@@ -23,8 +23,12 @@ import (
 // carries; more are split over several queries.
 const queryPredicates = 50
 
-// queryPages bounds the pages read per query (100 conversations each).
-const queryPages = 100
+// queryPages bounds the pages read per query of queryPageSize
+// conversations (the API's largest page).
+const (
+	queryPages    = 100
+	queryPageSize = 100
+)
 
 // ConversationsDuring returns the ids of the conversations that had
 // activity between from and to on any of the queues or with any of the
@@ -62,7 +66,7 @@ func (c *Client) ConversationsDuring(ctx context.Context, from, to time.Time, qu
 				Order:          ptr("asc"),
 				OrderBy:        ptr("conversationStart"),
 				SegmentFilters: &[]platformclientv2.Segmentdetailqueryfilter{{VarType: ptr("or"), Predicates: &ps}},
-				Paging:         &platformclientv2.Pagingspec{PageSize: ptr(100), PageNumber: ptr(page)},
+				Paging:         &platformclientv2.Pagingspec{PageSize: ptr(queryPageSize), PageNumber: ptr(page)},
 			}
 			raw, err := c.call(ctx, "query conversation details", func(cfg *platformclientv2.Configuration) (*platformclientv2.APIResponse, error) {
 				_, r, err := platformclientv2.NewAnalyticsApiWithConfig(cfg).PostAnalyticsConversationsDetailsQuery(body)
@@ -85,7 +89,7 @@ func (c *Client) ConversationsDuring(ctx context.Context, from, to time.Time, qu
 					ids = append(ids, cv.ID)
 				}
 			}
-			if len(resp.Conversations) < 100 {
+			if len(resp.Conversations) < queryPageSize {
 				break
 			}
 		}

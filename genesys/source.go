@@ -28,10 +28,11 @@ import (
 // OAuth client may hold), opens their websockets and keeps them alive: a
 // heartbeat watchdog replaces a silent socket, v2.system.socket_closing and
 // channel expiry are handled by opening the replacement before the old
-// socket closes, and reading the old one a few seconds more (make before
+// socket closes and reading the old one a few seconds more (make before
 // break: nothing it received is dropped), and a dropped socket is reopened
-// with jittered backoff. After any reconnect that may have lost updates, and for the ids
-// given to Resume, it re-fetches the conversations it was tracking (GET
+// with jittered backoff. After any reconnect that may have lost updates,
+// and for the ids given to Resume, it re-fetches the conversations it was
+// tracking (GET
 // /api/v2/conversations/{id}), so an end or a wrap-up missed meanwhile is
 // not lost; and after a gap it looks up the conversations that had
 // activity on its queues and users meanwhile (POST
@@ -729,10 +730,9 @@ func (s *Source) deliver(ctx context.Context, c *cti.Conversation) {
 // conversation, so that their first pop does not wait for it.
 func (s *Source) warmAgents(ctx context.Context) {
 	c := &cti.Conversation{}
-	for _, t := range s.topics {
-		if id, ok := strings.CutPrefix(t, "v2.users."); ok {
-			c.Agents = append(c.Agents, cti.AgentLeg{UserID: strings.TrimSuffix(id, ".conversations")})
-		}
+	_, users := subjects(s.topics)
+	for _, id := range users {
+		c.Agents = append(c.Agents, cti.AgentLeg{UserID: id})
 	}
 	if len(c.Agents) > 0 {
 		_ = s.enr.FillAgents(ctx, c)
@@ -810,10 +810,11 @@ func (s *Source) prune() []string {
 // that started during notification gaps (see gaps.go).
 func (s *Source) refetchLoop(ctx context.Context) error {
 	var retry, gapDue <-chan time.Time
-	fails, refetch := 0, false
+	fails := 0
 	prune := time.NewTicker(max(s.timing.TrackFor/24, time.Minute))
 	defer prune.Stop()
 	for {
+		refetch := false
 		select {
 		case <-ctx.Done():
 			return nil
@@ -828,7 +829,7 @@ func (s *Source) refetchLoop(ctx context.Context) error {
 		case <-s.gapSig:
 		}
 		if refetch {
-			refetch, retry = false, nil
+			retry = nil
 			if s.fetch(ctx, s.prune(), false) > 0 {
 				fails++
 				retry = time.After(s.backoff(fails))
