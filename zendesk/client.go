@@ -60,10 +60,10 @@ type settings struct {
 }
 
 // WithHTTPTransport sets the RoundTripper under the client's Transport
-// (proxies, TLS settings, metrics). Default: a clone of
-// http.DefaultTransport keeping 100 idle connections to the account. A
-// RoundTripper given here should keep enough idle connections per host
-// for the load (http.DefaultTransport keeps 2).
+// (proxies, TLS settings, metrics). Default: NewBaseTransport, a clone of
+// http.DefaultTransport keeping 100 idle connections to the account; wrap
+// it rather than http.DefaultTransport, which keeps 2 per host, too few
+// for the load.
 func WithHTTPTransport(rt http.RoundTripper) Option {
 	return func(s *settings) error {
 		if rt == nil {

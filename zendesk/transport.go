@@ -178,12 +178,13 @@ func DefaultIsTicketUpdate(req *http.Request) bool {
 	return req.Method == http.MethodPut && ticketUpdateRE.MatchString(req.URL.Path)
 }
 
-// defaultBase is the RoundTripper a Transport sends through when Base is
-// nil: a clone of http.DefaultTransport that keeps up to 100 idle
-// connections to the account (http.DefaultTransport keeps 2 per host, so
-// under load every other request would open a new connection, paying a
+// NewBaseTransport returns the RoundTripper a Transport sends through when
+// Base is nil, for wrapping (metrics, timing) and passing to
+// WithHTTPTransport: a clone of http.DefaultTransport that keeps up to 100
+// idle connections to the account (http.DefaultTransport keeps 2 per host,
+// so under load every other request would open a new connection, paying a
 // TCP and TLS handshake and leaving a TIME_WAIT socket behind).
-func defaultBase() *http.Transport {
+func NewBaseTransport() *http.Transport {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxIdleConnsPerHost = 100
 	return t
@@ -199,7 +200,7 @@ func defaultBase() *http.Transport {
 // policies and may be changed before first use, not after. A Transport is
 // safe for concurrent use.
 type Transport struct {
-	// Base sends the requests; nil means defaultBase().
+	// Base sends the requests; nil means NewBaseTransport().
 	Base http.RoundTripper
 	// MaxRetries is how many times one request is repeated at most.
 	MaxRetries int
@@ -289,7 +290,7 @@ func basicAuth(user, pass string) string {
 func (t *Transport) init() {
 	t.once.Do(func() {
 		if t.Base == nil {
-			t.Base = defaultBase()
+			t.Base = NewBaseTransport()
 		}
 		if t.CheckRetry == nil {
 			t.CheckRetry = DefaultCheckRetry

@@ -95,14 +95,6 @@ func (w *world) clientTiming(next http.RoundTripper) http.RoundTripper {
 	})
 }
 
-// keepAlive is the zendesk client's default base transport: 100 idle
-// connections to the account.
-func keepAlive() *http.Transport {
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.MaxIdleConnsPerHost = 100
-	return t
-}
-
 type roundTripper func(*http.Request) (*http.Response, error)
 
 func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
@@ -199,7 +191,7 @@ func (w *world) start(ctx context.Context, o stackOptions) (*stack, error) {
 	}
 	s.src = src
 
-	zopts := []zendesk.Option{zendesk.WithLogger(log), zendesk.WithHTTPTransport(w.clientTiming(keepAlive()))}
+	zopts := []zendesk.Option{zendesk.WithLogger(log), zendesk.WithHTTPTransport(w.clientTiming(zendesk.NewBaseTransport()))}
 	if o.updates.Limit > 0 {
 		zopts = append(zopts, zendesk.WithTicketUpdateBudget(o.updates.Limit, o.updates.Per))
 	}
