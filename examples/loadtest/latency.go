@@ -73,13 +73,9 @@ func (r *runner) latency(ctx context.Context) error {
 			fmt.Fprintf(tw, "  read → first request p50/p99 %v / %v\t\t\t\t\t\t\t\t\t\t\t\t\n", rd(pct(res.pre, 50)), rd(pct(res.pre, 99)))
 			fmt.Fprintf(tw, "  ctikit split p50/p99: engine %v / %v, request out %v / %v, response back %v / %v\t\t\t\t\t\t\t\t\t\t\t\t\n",
 				rd(pct(res.engine, 50)), rd(pct(res.engine, 99)), rd(pct(res.out, 50)), rd(pct(res.out, 99)), rd(pct(res.back, 50)), rd(pct(res.back, 99)))
-			idx := make([]int, len(res.lat))
-			for i := range idx {
-				idx[i] = i
-			}
-			slices.SortFunc(idx, func(a, b int) int { return cmp.Compare(res.lat[b], res.lat[a]) })
-			for _, i := range idx[:min(3, len(idx), len(res.worst))] {
-				fmt.Fprintf(tw, "  slow: %s\t\t\t\t\t\t\t\t\t\t\t\t\n", res.worst[i])
+			slices.SortFunc(res.splits, func(a, b callSplit) int { return cmp.Compare(b.lat, a.lat) })
+			for _, c := range res.splits[:min(3, len(res.splits))] {
+				fmt.Fprintf(tw, "  slow: %s\t\t\t\t\t\t\t\t\t\t\t\t\n", c.desc)
 			}
 		}
 		if res.missing > 0 {
@@ -112,9 +108,15 @@ type latencyResult struct {
 	engine               []time.Duration // read → first request sent, plus response read → next request sent
 	out                  []time.Duration // sent → arrived at the emulator (client transport, loopback, server)
 	back                 []time.Duration // answered → response read by the client
-	worst                []string        // the slowest calls' split, for -v
+	splits               []callSplit     // each call's split, for -split
 	minFlight, maxFlight int
 	missing              int
+}
+
+// callSplit is one measured call's latency and its split, as printed.
+type callSplit struct {
+	lat  time.Duration
+	desc string
 }
 
 var (
@@ -227,8 +229,8 @@ func (r *runner) attribute(w *world, sts []strategy, calls []*call, kind []int, 
 		res.engine = append(res.engine, eng)
 		res.out = append(res.out, out)
 		res.back = append(res.back, back)
-		res.worst = append(res.worst, fmt.Sprintf("%v: own %v = engine %v + out %v + back %v (emulator +%v, %d hops)",
-			rd(total), rd(total-floor-emu), rd(eng), rd(out), rd(back), rd(emu), di+1))
+		res.splits = append(res.splits, callSplit{total, fmt.Sprintf("%v: own %v = engine %v + out %v + back %v (emulator +%v, %d hops)",
+			rd(total), rd(total-floor-emu), rd(eng), rd(out), rd(back), rd(emu), di+1)})
 	}
 }
 
