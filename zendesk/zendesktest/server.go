@@ -78,6 +78,7 @@ type Server struct {
 
 	srv    *httptest.Server
 	closed chan struct{}
+	line   delayLine // the injected latency (WithLatency)
 	once   sync.Once
 
 	mu       sync.Mutex
@@ -203,6 +204,7 @@ func NewUnstarted(opts ...Option) *Server {
 		byValue: map[string][]int64{},
 		creds:   o.creds,
 	}
+	s.line.closed = s.closed
 	for email := range o.creds {
 		s.AddUser(User{Name: "API admin " + email, Email: email, Role: "admin"})
 	}
@@ -217,6 +219,7 @@ func (s *Server) Close() {
 		if s.srv != nil {
 			s.srv.Close()
 		}
+		s.line.stop()
 	})
 }
 
@@ -347,7 +350,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if fault != nil {
 		delay += fault.Delay
 	}
-	if delay > 0 {
+	if delay > 0 && delay == latency {
+		switch err := s.line.wait(r.Context(), rec.At.Add(delay)); {
+		case errors.Is(err, errClosed):
+			rw.status = 503
+			http.Error(rw, "emulator closed", http.StatusServiceUnavailable)
+			return
+		case err != nil:
+			rw.status = 499
+			return
+		}
+	} else if delay > 0 {
 		t := time.NewTimer(delay)
 		select {
 		case <-t.C:

@@ -2,8 +2,10 @@ package zendesktest_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/url"
@@ -368,3 +370,70 @@ func TestVoiceAndCalls(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+func TestLatencyHoldsEachRequestConcurrently(t *testing.T) {
+	t.Parallel()
+	const lat = 100 * time.Millisecond
+	srv, c := demo(t, zendesktest.WithLatency(lat))
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range 10 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			t0 := time.Now()
+			if code, _, _ := c.do("GET", "/users/me.json", nil); code != 200 {
+				t.Errorf("status %d", code)
+			}
+			if d := time.Since(t0); d < lat {
+				t.Errorf("answered after %v, before the %v latency", d, lat)
+			}
+		}()
+	}
+	wg.Wait()
+	// Held side by side, not one after the other (10 × 100 ms).
+	if d := time.Since(start); d > 8*lat {
+		t.Errorf("10 requests took %v: held one after the other", d)
+	}
+	srv.SetLatency(0)
+	t0 := time.Now()
+	c.do("GET", "/users/me.json", nil)
+	if d := time.Since(t0); d >= lat {
+		t.Errorf("latency 0: answered after %v", d)
+	}
+}
+
+func TestLatencyCancelAndClose(t *testing.T) {
+	t.Parallel()
+	srv := zendesktest.NewServer(zendesktest.WithLatency(time.Hour))
+	c := newClient(t, srv)
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, "GET", c.base+"/users/me.json", nil)
+	req.Header.Set("Authorization", c.auth)
+	go func() { time.Sleep(50 * time.Millisecond); cancel() }()
+	if _, err := http.DefaultClient.Do(req); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled request: %v", err)
+	}
+	got := make(chan int, 1)
+	go func() {
+		req, _ := http.NewRequest("GET", c.base+"/users/me.json", nil)
+		req.Header.Set("Authorization", c.auth)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			got <- 0
+			return
+		}
+		resp.Body.Close()
+		got <- resp.StatusCode
+	}()
+	time.Sleep(50 * time.Millisecond)
+	srv.Close()
+	if code := <-got; code != http.StatusServiceUnavailable && code != 0 {
+		t.Fatalf("held request on Close: %d", code)
+	}
+	for _, r := range srv.Requests() {
+		if r.Status == 200 {
+			t.Errorf("%s %s answered 200 within an hour's latency", r.Method, r.Path)
+		}
+	}
+}
