@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
+	"sync"
 	"unicode"
 	"unicode/utf8"
 
@@ -43,15 +45,24 @@ type Phone struct {
 	Input string
 
 	num *phonenumbers.PhoneNumber
+	// memo is set on a Phone from a Normalizer's memory: Formats keeps
+	// its answer there.
+	memo *phoneEntry
 }
 
 // Normalizer parses and normalizes phone numbers with a default region for
 // numbers written in national format. The zero value has no default
 // region: only numbers in international form (+..., or digits that are
-// valid with a leading +) parse. It is immutable and safe for concurrent
-// use.
+// valid with a leading +) parse. It is safe for concurrent use.
+//
+// A Normalizer from NewNormalizer remembers its last few thousand answers
+// (libphonenumber parsing costs tens of microseconds, more than decoding
+// a Genesys frame): share one between the event source and the matcher,
+// and the matcher's parse of a number the source normalized, as E.164, is
+// a lookup. The zero value remembers nothing.
 type Normalizer struct {
 	region string
+	memo   *phoneMemo
 }
 
 // NewNormalizer returns a normalizer for numbers dialled in region (an ISO
@@ -62,7 +73,7 @@ func NewNormalizer(region string) (*Normalizer, error) {
 	if region != "" && !phonenumbers.GetSupportedRegions()[region] {
 		return nil, fmt.Errorf("%w: unknown phone region %q: want an ISO 3166 code such as US, FR or GB", cti.ErrInvalid, region)
 	}
-	return &Normalizer{region: region}, nil
+	return &Normalizer{region: region, memo: newPhoneMemo(phoneMemoSize)}, nil
 }
 
 // Region returns the default region ("" for none).
@@ -95,18 +106,39 @@ func (n *Normalizer) Normalize(s string) string {
 // failure it returns the cleaned input in Phone.Input with an error
 // wrapping ErrWithheld or cti.ErrInvalid. It never panics.
 func (n *Normalizer) Parse(s string) (p Phone, err error) {
+	if n == nil || n.memo == nil || len(s) > MaxPhoneInput {
+		p, _, err = n.parse(s)
+		return p, err
+	}
+	if e := n.memo.get(s); e != nil {
+		return e.phone(), e.err
+	}
+	p, alias, err := n.parse(s)
+	e := &phoneEntry{p: p, err: err}
+	n.memo.put(s, e)
+	if alias.E164 != "" && alias.E164 != s {
+		// The number as the source hands it on (E.164) parses to this;
+		// fuzzed against a fresh parse by FuzzNormalize.
+		n.memo.put(alias.E164, &phoneEntry{p: alias})
+	}
+	return e.phone(), err
+}
+
+// parse is Parse without the memory. alias is what parsing p.E164 gives
+// (without parsing it again), or zero when that is not known.
+func (n *Normalizer) parse(s string) (p, alias Phone, err error) {
 	if len(s) > MaxPhoneInput {
-		return Phone{}, fmt.Errorf("%w: phone input is %d bytes, more than %d", cti.ErrInvalid, len(s), MaxPhoneInput)
+		return Phone{}, Phone{}, fmt.Errorf("%w: phone input is %d bytes, more than %d", cti.ErrInvalid, len(s), MaxPhoneInput)
 	}
 	in, ctxPrefix := clean(s)
 	p.Input = in
 	if withheld(in) {
-		return p, ErrWithheld
+		return p, Phone{}, ErrWithheld
 	}
 	defer func() {
 		// Belt and braces: a parser bug must not take the process down.
 		if r := recover(); r != nil {
-			p, err = Phone{Input: in}, fmt.Errorf("%w: cannot parse %q as a phone number", cti.ErrInvalid, in)
+			p, alias, err = Phone{Input: in}, Phone{}, fmt.Errorf("%w: cannot parse %q as a phone number", cti.ErrInvalid, in)
 		}
 	}()
 	raw := in
@@ -147,13 +179,14 @@ func (n *Normalizer) Parse(s string) (p Phone, err error) {
 		}
 	}
 	if best == nil {
-		return p, fmt.Errorf("%w: %q is not a phone number (default region %q)", cti.ErrInvalid, in, n.Region())
+		return p, Phone{}, fmt.Errorf("%w: %q is not a phone number (default region %q)", cti.ErrInvalid, in, n.Region())
 	}
 	e164 := format(best, phonenumbers.E164)
-	if again, err := phonenumbers.Parse(e164, ""); err != nil || format(again, phonenumbers.E164) != e164 {
+	again, err := phonenumbers.Parse(e164, "")
+	if err != nil || format(again, phonenumbers.E164) != e164 {
 		// Odd inputs (leading zeros after a country code) can give an
 		// E.164 that reads back as another number: not a real number.
-		return p, fmt.Errorf("%w: %q is not a phone number (default region %q)", cti.ErrInvalid, in, n.Region())
+		return p, Phone{}, fmt.Errorf("%w: %q is not a phone number (default region %q)", cti.ErrInvalid, in, n.Region())
 	}
 	p.num = best
 	p.Extension = best.GetExtension()
@@ -161,7 +194,12 @@ func (n *Normalizer) Parse(s string) (p Phone, err error) {
 	p.Region = region
 	p.Valid = valid
 	p.E164 = e164
-	return p, nil
+	if p.Extension == "" {
+		// again has best's number fields, so the same region and
+		// validity: it is what Parse(e164) would find.
+		alias = Phone{E164: e164, Region: region, CountryCode: p.CountryCode, Valid: valid, Input: e164, num: again}
+	}
+	return p, alias, nil
 }
 
 // format formats num without its extension.
@@ -186,6 +224,14 @@ func format(num *phonenumbers.PhoneNumber, f phonenumbers.PhoneNumberFormat) str
 // received. Zendesk matches phone numbers as exact strings, so each is a
 // separate search term. A zero Phone gives nil.
 func (p Phone) Formats() []string {
+	if e := p.memo; e != nil && e.p.same(p) {
+		e.once.Do(func() { e.formats = e.p.formats() })
+		return slices.Clone(e.formats)
+	}
+	return p.formats()
+}
+
+func (p Phone) formats() []string {
 	if p.num == nil {
 		return nil
 	}
@@ -310,4 +356,72 @@ func containsString(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// phoneMemoSize bounds a Normalizer's memory, in inputs (about 1 KB each
+// with their formats).
+const phoneMemoSize = 4096
+
+// phoneMemo remembers Parse's answers: two generations of at most n
+// entries each; an entry found in the old one moves to the new one, and
+// when the new one is full the old one is dropped. The live
+// conversations' numbers, looked up again and again, stay.
+type phoneMemo struct {
+	n        int
+	mu       sync.Mutex
+	cur, old map[string]*phoneEntry
+}
+
+type phoneEntry struct {
+	p   Phone
+	err error
+
+	once    sync.Once
+	formats []string
+}
+
+func newPhoneMemo(n int) *phoneMemo {
+	return &phoneMemo{n: n, cur: make(map[string]*phoneEntry, 64)}
+}
+
+func (m *phoneMemo) get(s string) *phoneEntry {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if e, ok := m.cur[s]; ok {
+		return e
+	}
+	if e, ok := m.old[s]; ok {
+		m.putLocked(s, e)
+		return e
+	}
+	return nil
+}
+
+func (m *phoneMemo) put(s string, e *phoneEntry) {
+	m.mu.Lock()
+	m.putLocked(s, e)
+	m.mu.Unlock()
+}
+
+func (m *phoneMemo) putLocked(s string, e *phoneEntry) {
+	if len(m.cur) >= m.n {
+		m.old, m.cur = m.cur, make(map[string]*phoneEntry, m.n)
+	}
+	m.cur[s] = e
+}
+
+// phone returns the entry's Phone, carrying the entry for Formats.
+func (e *phoneEntry) phone() Phone {
+	p := e.p
+	if p.num != nil {
+		p.memo = e
+	}
+	return p
+}
+
+// same reports whether p has q's exported fields and number: Formats'
+// memory holds only for an unchanged copy.
+func (p Phone) same(q Phone) bool {
+	return p.num == q.num && p.E164 == q.E164 && p.Extension == q.Extension && p.Region == q.Region &&
+		p.CountryCode == q.CountryCode && p.Valid == q.Valid && p.Input == q.Input
 }

@@ -2,6 +2,8 @@ package match_test
 
 import (
 	"errors"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -150,7 +152,48 @@ func FuzzNormalize(f *testing.F) {
 			if again := n.Normalize(p.E164); again != p.E164 {
 				t.Errorf("Normalize(%q) = %q, want it unchanged", p.E164, again)
 			}
-			_ = p.Formats()
+			// What the normalizer remembers for the E.164 (without
+			// parsing it) is what a parse of it gives.
+			samePhone(t, p.E164, n, match.Unmemoized(n))
 		}
+		samePhone(t, s, n, match.Unmemoized(n))
 	})
+}
+
+// samePhone fails t unless a and b parse s alike, formats included.
+func samePhone(t *testing.T, s string, a, b *match.Normalizer) {
+	t.Helper()
+	pa, errA := a.Parse(s)
+	pb, errB := b.Parse(s)
+	fa, fb := pa.Formats(), pb.Formats()
+	if f := pa.Formats(); len(f) > 0 {
+		f[0] = "changed" // the caller's copy
+	}
+	if (errA == nil) != (errB == nil) || pa.E164 != pb.E164 || pa.Extension != pb.Extension || pa.Region != pb.Region ||
+		pa.CountryCode != pb.CountryCode || pa.Valid != pb.Valid || pa.Input != pb.Input ||
+		!slices.Equal(fa, fb) || !slices.Equal(pa.Formats(), fb) {
+		t.Errorf("Parse(%q): remembered %+v %q, %v; parsed %+v %q, %v", s, pa, fa, errA, pb, fb, errB)
+	}
+}
+
+func TestNormalizerMemory(t *testing.T) {
+	n := mustNormalizer(t, "US")
+	match.SetMemoSize(n, 4)
+	for _, s := range []string{"(415) 555-1212", "tel:+1-415-555-1212;ext=123", "anonymous", "12", "+33 6 12 34 56 78"} {
+		samePhone(t, s, n, match.Unmemoized(n)) // first parse
+		samePhone(t, s, n, match.Unmemoized(n)) // remembered
+	}
+	// Bounded: two generations of 4.
+	for i := range 20 {
+		n.Parse(fmt.Sprintf("+1415555%04d", i))
+	}
+	if got := match.MemoLen(n); got > 8 {
+		t.Errorf("remembers %d inputs, want at most 8", got)
+	}
+	// A changed copy does not use what was remembered for the original.
+	p, _ := n.Parse("(415) 555-1212")
+	p.Input = "415 555 1212"
+	if f := p.Formats(); !slices.Contains(f, "415 555 1212") {
+		t.Errorf("Formats of a changed copy = %q", f)
+	}
 }

@@ -141,7 +141,7 @@ func NewZendesk(s Searcher, opts ...Option) (*Zendesk, error) {
 	if s == nil {
 		return nil, errors.New("match: NewZendesk: nil Searcher")
 	}
-	z := &Zendesk{s: s, norm: &Normalizer{}, formats: Phone.Formats, social: defaultSocialQuery, concurrency: 4}
+	z := &Zendesk{s: s, norm: &Normalizer{memo: newPhoneMemo(phoneMemoSize)}, formats: Phone.Formats, social: defaultSocialQuery, concurrency: 4}
 	z.ids, _ = s.(IdentityLister)
 	for _, o := range opts {
 		if err := o(z); err != nil {
