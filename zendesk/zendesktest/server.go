@@ -164,7 +164,8 @@ func WithTicketUpdateLimit(limit int, window time.Duration) Option {
 // WithoutRateLimits disables both budgets (the headers are still sent).
 func WithoutRateLimits() Option { return func(o *options) { o.noRateLimits = true } }
 
-// WithLatency delays every response by d (for latency benchmarks).
+// WithLatency makes every request a round trip of d (for latency
+// benchmarks): it is processed when it arrives and answered d after.
 func WithLatency(d time.Duration) Option { return func(o *options) { o.latency = d } }
 
 // WithIndexLag makes users, organizations and tickets created through the
@@ -325,6 +326,13 @@ func (s *Server) Displays(agentID int64) []Display {
 // --- HTTP ----------------------------------------------------------------
 
 // ServeHTTP implements http.Handler.
+//
+// The injected latency (WithLatency) is a round trip: the request is
+// processed when it arrives and its answer written once the latency has
+// passed since its arrival, so the emulator's own processing time is
+// inside the latency rather than added to it. A fault's Delay holds the
+// request before it is processed (a timeout leaves nothing done), its
+// Hold after (done, the answer lost).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(io.LimitReader(r.Body, 4<<20))
 	if err != nil {
@@ -346,12 +354,25 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	latency := s.opt.latency
 	fault := s.takeFault(r.Method, route)
 	s.mu.Unlock()
-	delay := latency
+	var hold time.Duration
 	if fault != nil {
-		delay += fault.Delay
+		hold = fault.Hold
+		if fault.Delay > 0 {
+			// The fault's delay and the latency, before processing.
+			if !s.sleep(rw, r, latency+fault.Delay) {
+				return
+			}
+			latency = 0
+		}
 	}
-	if delay > 0 && delay == latency {
-		switch err := s.line.wait(r.Context(), rec.At.Add(delay)); {
+	if latency == 0 && hold == 0 {
+		rec.Principal = s.process(rw, r, route, body, fault)
+		return
+	}
+	held := httptest.NewRecorder()
+	rec.Principal = s.process(held, r, route, body, fault)
+	if latency > 0 {
+		switch err := s.line.wait(r.Context(), rec.At.Add(latency)); {
 		case errors.Is(err, errClosed):
 			rw.status = 503
 			http.Error(rw, "emulator closed", http.StatusServiceUnavailable)
@@ -360,67 +381,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			rw.status = 499
 			return
 		}
-	} else if delay > 0 {
-		t := time.NewTimer(delay)
-		select {
-		case <-t.C:
-		case <-r.Context().Done():
-			t.Stop()
-			rw.status = 499
-			return
-		case <-s.closed:
-			t.Stop()
-			rw.status = 503
-			http.Error(rw, "emulator closed", http.StatusServiceUnavailable)
-			return
-		}
 	}
-	if !strings.HasPrefix(r.URL.Path, "/api/v2/") {
-		writeError(rw, http.StatusNotFound, "InvalidEndpoint", "Not found")
-		return
-	}
-	principal, ok := s.authenticate(r)
-	rec.Principal = principal
-	if !ok {
-		writeJSON(rw, http.StatusUnauthorized, map[string]any{"error": "Couldn't authenticate you"})
-		return
-	}
-
-	var out http.ResponseWriter = rw
-	var held *httptest.ResponseRecorder
-	if fault != nil && fault.Hold > 0 {
-		held = httptest.NewRecorder()
-		out = held
-	}
-	s.mu.Lock()
-	s.settle(time.Now())
-	if s.rateLimit(out, r, route) {
-		if fault != nil && fault.Status != 0 {
-			if fault.RetryAfter > 0 {
-				out.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(fault.RetryAfter.Seconds()))))
-			}
-			code := map[int]string{429: "TooManyRequests", 503: "ServiceUnavailable", 500: "InternalServerError"}[fault.Status]
-			writeError(out, fault.Status, cmpOr(code, http.StatusText(fault.Status)), "injected fault")
-		} else {
-			ctx := &call{s: s, w: out, r: r, route: route, body: body, principal: principal}
-			ctx.serve()
-		}
-	}
-	s.mu.Unlock()
-	if held == nil {
-		return
-	}
-	// The request was processed; its response is held back (a response
-	// lost on the way, when the client gives up first).
-	t := time.NewTimer(fault.Hold)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-r.Context().Done():
-		rw.status = 499
-		return
-	case <-s.closed:
-		rw.status = 503
+	if hold > 0 && !s.sleep(rw, r, hold) {
 		return
 	}
 	for k, v := range held.Header() {
@@ -428,6 +390,55 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	rw.WriteHeader(held.Code)
 	_, _ = rw.Write(held.Body.Bytes())
+}
+
+// sleep holds a request for d; false when the client went away (499) or
+// the emulator closed (503), with the answer given.
+func (s *Server) sleep(rw *recorder, r *http.Request, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-r.Context().Done():
+		rw.status = 499
+		return false
+	case <-s.closed:
+		rw.status = 503
+		http.Error(rw, "emulator closed", http.StatusServiceUnavailable)
+		return false
+	}
+}
+
+// process answers a request (or its injected fault) into out and returns
+// the authenticated principal.
+func (s *Server) process(out http.ResponseWriter, r *http.Request, route string, body []byte, fault *Fault) string {
+	if !strings.HasPrefix(r.URL.Path, "/api/v2/") {
+		writeError(out, http.StatusNotFound, "InvalidEndpoint", "Not found")
+		return ""
+	}
+	principal, ok := s.authenticate(r)
+	if !ok {
+		writeJSON(out, http.StatusUnauthorized, map[string]any{"error": "Couldn't authenticate you"})
+		return principal
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.settle(time.Now())
+	if !s.rateLimit(out, r, route) {
+		return principal
+	}
+	if fault != nil && fault.Status != 0 {
+		if fault.RetryAfter > 0 {
+			out.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(fault.RetryAfter.Seconds()))))
+		}
+		code := map[int]string{429: "TooManyRequests", 503: "ServiceUnavailable", 500: "InternalServerError"}[fault.Status]
+		writeError(out, fault.Status, cmpOr(code, http.StatusText(fault.Status)), "injected fault")
+		return principal
+	}
+	ctx := &call{s: s, w: out, r: r, route: route, body: body, principal: principal}
+	ctx.serve()
+	return principal
 }
 
 func (s *Server) takeFault(method, route string) *Fault {

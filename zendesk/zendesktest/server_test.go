@@ -437,3 +437,36 @@ func TestLatencyCancelAndClose(t *testing.T) {
 		}
 	}
 }
+
+func TestLatencyProcessesOnArrival(t *testing.T) {
+	t.Parallel()
+	const lat = 300 * time.Millisecond
+	srv, c := demo(t, zendesktest.WithLatency(lat))
+	done := make(chan int, 1)
+	t0 := time.Now()
+	go func() {
+		code, _, _ := c.do("POST", "/users.json", map[string]any{"user": map[string]any{"name": "Ann", "email": "ann@example.com"}})
+		done <- code
+	}()
+	deadline := time.Now().Add(lat / 2)
+	for {
+		if _, ok := srv.UserByEmail("ann@example.com"); ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the user was not created on arrival")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	select {
+	case code := <-done:
+		t.Fatalf("answered %d after %v, before the latency", code, time.Since(t0))
+	default:
+	}
+	if code := <-done; code != http.StatusCreated {
+		t.Fatalf("status %d", code)
+	}
+	if d := time.Since(t0); d < lat {
+		t.Errorf("answered after %v", d)
+	}
+}
