@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -61,6 +62,7 @@ func (r *runner) latency(ctx context.Context) error {
 		return err
 	}
 	tw := tabwriter.NewWriter(r.out, 2, 4, 2, ' ', tabwriter.AlignRight)
+	var detail bytes.Buffer // per strategy, under the table
 	fmt.Fprintf(tw, "strategy\tpops\tin flight\tfloor\tp50\tp99\tmax\tp50/floor\tp99/floor\tp99-floor\tctikit p50/p99\temulator p50/p99\t\n")
 	for i, s := range sts {
 		res := res[i]
@@ -70,19 +72,20 @@ func (r *runner) latency(ctx context.Context) error {
 			floor, rd(p50), rd(p99), rd(mx), float64(p50)/float64(floor), float64(p99)/float64(floor), rd(p99-floor),
 			rd(pct(res.own, 50)), rd(pct(res.own, 99)), rd(pct(res.emu, 50)), rd(pct(res.emu, 99)))
 		if r.c.verbose || r.c.split {
-			fmt.Fprintf(tw, "  read → first request p50/p99 %v / %v\t\t\t\t\t\t\t\t\t\t\t\t\n", rd(pct(res.pre, 50)), rd(pct(res.pre, 99)))
-			fmt.Fprintf(tw, "  ctikit split p50/p99: engine %v / %v, request out %v / %v, response back %v / %v\t\t\t\t\t\t\t\t\t\t\t\t\n",
+			fmt.Fprintf(&detail, "  %s: read → first request p50/p99 %v / %v\n", s.name, rd(pct(res.pre, 50)), rd(pct(res.pre, 99)))
+			fmt.Fprintf(&detail, "    ctikit split p50/p99: engine %v / %v, request out %v / %v, response back %v / %v\n",
 				rd(pct(res.engine, 50)), rd(pct(res.engine, 99)), rd(pct(res.out, 50)), rd(pct(res.out, 99)), rd(pct(res.back, 50)), rd(pct(res.back, 99)))
 			slices.SortFunc(res.splits, func(a, b callSplit) int { return cmp.Compare(b.lat, a.lat) })
 			for _, c := range res.splits[:min(3, len(res.splits))] {
-				fmt.Fprintf(tw, "  slow: %s\t\t\t\t\t\t\t\t\t\t\t\t\n", c.desc)
+				fmt.Fprintf(&detail, "    slow: %s\n", c.desc)
 			}
 		}
 		if res.missing > 0 {
-			fmt.Fprintf(tw, "  (%d measured calls without a display)\t\t\t\t\t\t\t\t\t\t\t\t\n", res.missing)
+			fmt.Fprintf(&detail, "  %s: %d measured calls without a display\n", s.name, res.missing)
 		}
 	}
 	tw.Flush()
+	_, _ = detail.WriteTo(r.out)
 	fmt.Fprintf(r.out, "  machine probe (a separate process, during the run): %s\n\n", probe)
 	return nil
 }
