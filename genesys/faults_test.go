@@ -114,6 +114,30 @@ func TestFaultGapNewConversation(t *testing.T) {
 	}
 }
 
+// TestFaultGapLookBack: a gap longer than Timing.LookBack is looked up
+// for its last LookBack only, so a call that ended before the gap (and
+// that the handler may have forgotten since) is not delivered again,
+// while one that happened late in the gap is found.
+func TestFaultGapLookBack(t *testing.T) {
+	e := newEnv(t)
+	_, col := started(t, e, genesys.WithQueues(gt.QueueSupport), genesys.WithTiming(genesys.Timing{LookBack: time.Second}))
+	ended, leg := wholeCall(e, "+14155550211", "before the gap")
+	col.wait(t, ended.ID, "the call before the gap", wrappedUp(leg))
+	n := col.count(ended.ID)
+
+	e.srv.FailREST(gt.Fault{PathPrefix: "/api/v2/notifications/", Status: http.StatusServiceUnavailable, Times: -1})
+	e.srv.DropSockets()
+	time.Sleep(1500 * time.Millisecond) // the gap outgrows the look-back
+	missed, leg2 := wholeCall(e, "+14155550212", "late in the gap")
+	e.srv.RemoveFaults("/api/v2/notifications/")
+
+	col.wait(t, missed.ID, "the gap's late call after the reconnect", wrappedUp(leg2))
+	time.Sleep(300 * time.Millisecond) // the look-up's other fetches, if any
+	if got := col.count(ended.ID); got != n {
+		t.Errorf("the call that ended before the gap was delivered %d more times", got-n)
+	}
+}
+
 // TestFaultSilentSocket: the socket stays open but goes quiet (no
 // heartbeats); the watchdog replaces it and the missed end is re-fetched.
 func TestFaultSilentSocket(t *testing.T) {

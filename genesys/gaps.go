@@ -119,6 +119,7 @@ type gap struct {
 	due      time.Time // zero: now
 	again    bool      // the first lookup is done
 	fails    int
+	restart  bool // the downtime before Run (Backfill): bounded by the engine, not LookBack
 }
 
 // gapMargin widens a gap's start: the lost socket's last frame is only
@@ -154,7 +155,20 @@ func (s *Source) lookupGaps(ctx context.Context) time.Time {
 	s.mu.Unlock()
 	queues, users := subjects(s.topics)
 	for _, g := range due {
-		ids, err := s.client.ConversationsDuring(ctx, g.from.Add(-gapMargin), g.to, queues, users)
+		from := g.from.Add(-gapMargin)
+		if oldest := time.Now().Add(-s.timing.LookBack); from.Before(oldest) && !g.restart {
+			if !g.to.After(oldest) {
+				s.log.Warn("genesys: a notification gap is older than Timing.LookBack; not looked up",
+					"from", g.from, "to", g.to, "look_back", s.timing.LookBack)
+				continue
+			}
+			if !g.again {
+				s.log.Warn("genesys: a notification gap is longer than Timing.LookBack; looking up its last part only",
+					"from", g.from, "to", g.to, "look_back", s.timing.LookBack)
+			}
+			from = oldest
+		}
+		ids, err := s.client.ConversationsDuring(ctx, from, g.to, queues, users)
 		if err == nil && s.fetch(ctx, ids, true) > 0 {
 			err = errors.New("some conversations could not be fetched")
 		}

@@ -158,16 +158,25 @@ type Timing struct {
 	// AgentLookup bounds the lookup of an agent's name and email before a
 	// snapshot with a new agent is delivered. Default 5 s.
 	AgentLookup time.Duration
+	// LookBack bounds how far back the look-up after a notification gap
+	// goes (see Backfill for restarts, which the engine bounds itself).
+	// Keep it inside the handler's memory of finished conversations
+	// (cti.Timing.Tombstone): a conversation that finished before a long
+	// gap, and that the handler has since forgotten, would otherwise be
+	// delivered, and synced, again. A longer gap's older part is not
+	// looked up, with a warning. Default 1 h 50 min (the engine's default
+	// Tombstone, 2 h, less 10 minutes).
+	LookBack time.Duration
 }
 
 // DefaultTiming is used for zero Timing fields.
 var DefaultTiming = Timing{HeartbeatTimeout: 75 * time.Second, RotateBefore: 10 * time.Minute, DialTimeout: 30 * time.Second,
-	TrackFor: 24 * time.Hour, AgentLookup: 5 * time.Second}
+	TrackFor: 24 * time.Hour, AgentLookup: 5 * time.Second, LookBack: 110 * time.Minute}
 
 // WithTiming overrides the source's durations.
 func WithTiming(t Timing) Option {
 	return func(s *Source) error {
-		for _, d := range []time.Duration{t.HeartbeatTimeout, t.RotateBefore, t.DialTimeout, t.TrackFor, t.AgentLookup} {
+		for _, d := range []time.Duration{t.HeartbeatTimeout, t.RotateBefore, t.DialTimeout, t.TrackFor, t.AgentLookup, t.LookBack} {
 			if d < 0 {
 				return errors.New("genesys: negative duration in Timing")
 			}
@@ -182,6 +191,7 @@ func WithTiming(t Timing) Option {
 		set(&s.timing.DialTimeout, t.DialTimeout)
 		set(&s.timing.TrackFor, t.TrackFor)
 		set(&s.timing.AgentLookup, t.AgentLookup)
+		set(&s.timing.LookBack, t.LookBack)
 		return nil
 	}
 }

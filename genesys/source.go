@@ -358,7 +358,7 @@ func (s *Source) runGroup(ctx context.Context, idx int, topics []string) error {
 				lostAt = time.Time{}
 			}
 			if since := s.takeSince(); !since.IsZero() {
-				s.addGap(gap{from: since, to: time.Now()})
+				s.addGap(gap{from: since, to: time.Now(), restart: true})
 			}
 			s.requestRefetch()
 		}
