@@ -60,6 +60,17 @@ type Backfiller interface {
 	Backfill(since time.Time)
 }
 
+// PendingLookups is an optional interface of a Backfiller that looks up
+// its own gaps too (a dropped notification socket): PendingSince returns
+// the start of the oldest span whose look-up has not finished, the
+// Backfill span included (zero: none). The engine marks its AliveStore no
+// later than that, so that when the process stops before a look-up is
+// done, the next run looks back over the span again. Safe for concurrent
+// use, also after Run returned.
+type PendingLookups interface {
+	PendingSince() time.Time
+}
+
 // Matcher finds the records behind one customer identity.
 //
 // Match returns records most recently updated first, at most MaxResults of

@@ -418,10 +418,19 @@ const AliveEvery = 30 * time.Second
 // aliveLoop marks the store alive every AliveEvery, and once more when ctx
 // is done. Not at once: a run that dies within AliveEvery of its start
 // leaves the previous mark, so the next run still looks back over the
-// earlier downtime, whose look-up may not have finished.
+// earlier downtime, whose look-up may not have finished. A source with
+// look-ups still to do (PendingLookups) holds the mark back to the oldest
+// one's start.
 func (e *Engine) aliveLoop(ctx context.Context, st AliveStore) {
+	pending, _ := e.src.(PendingLookups)
 	mark := func(ctx context.Context) {
-		if err := st.MarkAlive(ctx, time.Now()); err != nil && ctx.Err() == nil {
+		t := time.Now()
+		if pending != nil {
+			if p := pending.PendingSince(); !p.IsZero() && p.Before(t) {
+				t = p
+			}
+		}
+		if err := st.MarkAlive(ctx, t); err != nil && ctx.Err() == nil {
 			e.fail(ErrorNotice{Stage: "save", Err: fmt.Errorf("marking the engine alive: %w", err)})
 		}
 	}

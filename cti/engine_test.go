@@ -1039,6 +1039,21 @@ func TestEngineBackfillsSinceLastRun(t *testing.T) {
 		got = r3.src.Backfilled()
 		require.Len(t, got, 1)
 		assert.Equal(t, 2*time.Hour-10*time.Minute, time.Since(got[0]), "looks back Tombstone less 10 minutes")
+
+		// The source has a look-up still to do (a gap's, from an hour
+		// ago): the marks stay at its start, so a stop now does not lose it.
+		gap := time.Now().Add(-time.Hour)
+		r3.src.SetPending(gap)
+		time.Sleep(cti.AliveEvery + time.Second)
+		synctest.Wait()
+		last, _ = store.LastAlive(r3.ctx)
+		assert.True(t, last.Equal(gap), "marked at the pending look-up's start: %v, want %v", last, gap)
 		require.NoError(t, r3.stop())
+		last, _ = store.LastAlive(context.Background())
+		assert.True(t, last.Equal(gap), "stop marked at the pending look-up's start: %v, want %v", last, gap)
+		r4 := newRigWith(t, store, &sink{})
+		synctest.Wait()
+		assert.Equal(t, []time.Time{gap}, r4.src.Backfilled(), "the next run looks back over it again")
+		require.NoError(t, r4.stop())
 	})
 }

@@ -82,10 +82,14 @@ func TestFaultGapNewConversation(t *testing.T) {
 	e := newEnv(t)
 	src, col := started(t, e, genesys.WithQueues(gt.QueueSupport))
 	before, _ := liveCall(t, e, col, "+14155550201")
+	if p := src.PendingSince(); !p.IsZero() {
+		t.Fatalf("PendingSince = %v before any gap", p)
+	}
 
 	const query = "/api/v2/analytics/conversations/details/query"
 	e.srv.FailREST(gt.Fault{PathPrefix: "/api/v2/notifications/", Status: http.StatusServiceUnavailable, Times: -1})
 	e.srv.FailREST(gt.Fault{PathPrefix: query, Status: http.StatusServiceUnavailable, Times: 2})
+	dropped := time.Now()
 	e.srv.DropSockets()
 	waitFor(t, "the source to notice the drop", func() bool { return src.Ready() != nil })
 	missed, leg := wholeCall(e, "+14155550202", "happened while the socket was down")
@@ -111,6 +115,11 @@ func TestFaultGapNewConversation(t *testing.T) {
 	}
 	if col.get(before.ID) == nil {
 		t.Error("the call tracked before the gap is gone")
+	}
+	// The second look, after the analytics lag, is still to do: a
+	// restart now must look back over the gap (cti.PendingLookups).
+	if p := src.PendingSince(); p.IsZero() || p.After(dropped) {
+		t.Errorf("PendingSince = %v, want the gap's start (dropped at %v)", p, dropped)
 	}
 }
 

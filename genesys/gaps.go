@@ -152,9 +152,15 @@ func (s *Source) lookupGaps(ctx context.Context) time.Time {
 		due = append(due, g)
 		return true
 	})
+	s.looking = due
 	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.looking = nil
+		s.mu.Unlock()
+	}()
 	queues, users := subjects(s.topics)
-	for _, g := range due {
+	for i, g := range due {
 		from := g.from.Add(-gapMargin)
 		if oldest := time.Now().Add(-s.timing.LookBack); from.Before(oldest) && !g.restart {
 			if !g.to.After(oldest) {
@@ -174,6 +180,10 @@ func (s *Source) lookupGaps(ctx context.Context) time.Time {
 		}
 		switch {
 		case ctx.Err() != nil:
+			// Stopping: the unfinished gaps stay pending (PendingSince).
+			s.mu.Lock()
+			s.gaps = append(s.gaps, due[i:]...)
+			s.mu.Unlock()
 			return time.Time{}
 		case err != nil:
 			g.fails++
@@ -199,6 +209,24 @@ func (s *Source) lookupGaps(ctx context.Context) time.Time {
 		}
 	}
 	return next
+}
+
+// PendingSince implements cti.PendingLookups: the start of the oldest gap
+// (or Backfill span) whose look-up is not finished, its second look after
+// AnalyticsLag included; zero when none is. The engine marks its alive
+// time no later than that, so a restart looks the span up again.
+func (s *Source) PendingSince() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := s.since
+	for _, gs := range [][]gap{s.gaps, s.looking} {
+		for _, g := range gs {
+			if from := g.from.Add(-gapMargin); t.IsZero() || from.Before(t) {
+				t = from
+			}
+		}
+	}
+	return t
 }
 
 // Backfill implements cti.Backfiller: once its first socket is connected,

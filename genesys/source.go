@@ -44,9 +44,10 @@ import (
 // decoding. Malformed frames, unknown topics and unsupported media are
 // logged and skipped.
 //
-// Source also implements cti.Resumer, cti.Backfiller and cti.Enricher
-// (through its Enricher). Run may be called once; Resume and Backfill
-// before it; Ready, Stats and Enrich from any goroutine.
+// Source also implements cti.Resumer, cti.Backfiller, cti.PendingLookups
+// and cti.Enricher (through its Enricher). Run may be called once; Resume
+// and Backfill before it; Ready, Stats, PendingSince and Enrich from any
+// goroutine.
 type Source struct {
 	client      *Client
 	dec         *Decoder
@@ -70,6 +71,7 @@ type Source struct {
 
 	mu      sync.Mutex
 	gaps    []gap     // notification gaps whose conversations are still to be looked up
+	looking []gap     // the gaps being looked up now
 	since   time.Time // Backfill: a gap from then until the first connection
 	tracked map[string]tracking
 	ids     idSlab // storage of the tracked conversations' ids
@@ -78,10 +80,11 @@ type Source struct {
 }
 
 var (
-	_ cti.Source     = (*Source)(nil)
-	_ cti.Resumer    = (*Source)(nil)
-	_ cti.Backfiller = (*Source)(nil)
-	_ cti.Enricher   = (*Source)(nil)
+	_ cti.Source         = (*Source)(nil)
+	_ cti.Resumer        = (*Source)(nil)
+	_ cti.Backfiller     = (*Source)(nil)
+	_ cti.PendingLookups = (*Source)(nil)
+	_ cti.Enricher       = (*Source)(nil)
 )
 
 // SourceStats counts what a Source did.

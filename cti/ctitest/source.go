@@ -16,12 +16,14 @@ type Source struct {
 	mu      sync.Mutex
 	resumed []string
 	since   []time.Time
+	pending time.Time
 }
 
 var (
-	_ cti.Source     = (*Source)(nil)
-	_ cti.Resumer    = (*Source)(nil)
-	_ cti.Backfiller = (*Source)(nil)
+	_ cti.Source         = (*Source)(nil)
+	_ cti.Resumer        = (*Source)(nil)
+	_ cti.Backfiller     = (*Source)(nil)
+	_ cti.PendingLookups = (*Source)(nil)
 )
 
 // NewSource returns a Source.
@@ -63,6 +65,20 @@ func (s *Source) Backfilled() []time.Time {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]time.Time(nil), s.since...)
+}
+
+// SetPending sets what PendingSince returns.
+func (s *Source) SetPending(t time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.pending = t
+}
+
+// PendingSince implements cti.PendingLookups (zero unless SetPending).
+func (s *Source) PendingSince() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.pending
 }
 
 // Send delivers snapshots to the handler, waiting until Run has started
