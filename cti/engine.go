@@ -102,6 +102,7 @@ type conv struct {
 	loaded bool
 	stored bool // the record is in the state store
 	dirty  bool
+	early  bool  // identifyEarly ran
 	used   uint8 // inLR, inWho, inCand
 	snap   *Conversation
 	arena  string // the storage of snap's strings (see pack)
@@ -723,6 +724,9 @@ func (e *Engine) evaluate(ctx context.Context, cv *conv, since time.Time) {
 			cv.stored = true
 		}
 	}
+	if !cv.early && !rec.Identified && len(c.Agents) == 0 && !c.Ended() {
+		e.identifyEarly(ctx, cv)
+	}
 	var wake time.Time
 	for i := range c.Agents {
 		leg := &c.Agents[i]
@@ -791,6 +795,20 @@ func (e *Engine) evaluate(ctx context.Context, cv *conv, since time.Time) {
 		} else {
 			cv.dirty, cv.stored = false, true
 		}
+	}
+}
+
+// identifyEarly identifies the customer of a conversation no agent is on
+// yet, when the rule for its queue says so (Rule.IdentifyEarly). Once per
+// conversation; on a failure the pop identifies again.
+func (e *Engine) identifyEarly(ctx context.Context, cv *conv) {
+	rule := e.rules.Match(cv.snap, nil)
+	if rule == nil || !rule.IdentifyEarly {
+		return
+	}
+	cv.early = true
+	if _, _, err := e.cachedIdentify(ctx, cv, rule); err != nil {
+		e.fail(ErrorNotice{ConversationID: cv.id, Rule: rule.Name, Stage: "match", Err: fmt.Errorf("early: %w", err)})
 	}
 }
 

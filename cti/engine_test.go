@@ -270,6 +270,11 @@ func newRig(t *testing.T, opts ...cti.Option) *rig {
 
 func newRigWith(t *testing.T, store *cti.MemoryStore, sk *sink, opts ...cti.Option) *rig {
 	t.Helper()
+	return newRigRules(t, store, sk, testRules(), opts...)
+}
+
+func newRigRules(t *testing.T, store *cti.MemoryStore, sk *sink, rules *cti.Rules, opts ...cti.Option) *rig {
+	t.Helper()
 	r := &rig{
 		t: t, src: ctitest.NewSource(), store: store, sink: sk, popper: &popper{}, rec: &recorder{},
 		matcher: &matcher{users: map[string][]cti.Record{
@@ -285,7 +290,7 @@ func newRigWith(t *testing.T, store *cti.MemoryStore, sk *sink, opts ...cti.Opti
 		cti.WithDirectory(directory), cti.WithSink(r.sink), cti.WithStore(r.store),
 		cti.WithHooks(r.rec.hooks()),
 	}
-	eng, err := cti.NewEngine(r.src, testRules(), append(base, opts...)...)
+	eng, err := cti.NewEngine(r.src, rules, append(base, opts...)...)
 	require.NoError(t, err)
 	r.eng = eng
 	ctx, cancel := context.WithCancel(context.Background())
@@ -1055,5 +1060,58 @@ func TestEngineBackfillsSinceLastRun(t *testing.T) {
 		synctest.Wait()
 		assert.Equal(t, []time.Time{gap}, r4.src.Backfilled(), "the next run looks back over it again")
 		require.NoError(t, r4.stop())
+	})
+}
+
+// TestEngineIdentifiesEarly: with identify_early the customer is
+// identified while the conversation waits in queue, and the pop only
+// shows; without it nothing is searched before an agent; a failed early
+// search is made again by the pop.
+func TestEngineIdentifiesEarly(t *testing.T) {
+	early := func() *cti.Rules {
+		rs := testRules()
+		rs.Rules[0].IdentifyEarly = true
+		return rs
+	}
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t)
+		r.send(support("c0").Snapshot())
+		assert.Zero(t, r.matcher.Calls(), "searched before an agent without identify_early")
+		require.NoError(t, r.stop())
+
+		r = newRigRules(t, cti.NewMemoryStore(), &sink{}, early())
+		b := support("c1")
+		r.send(b.Snapshot())
+		assert.Equal(t, 1, r.matcher.Calls(), "identified while queued")
+		assert.Empty(t, r.popper.Calls(), "no agent yet: no pop")
+		r.send(b.Snapshot()) // another update while queued
+		assert.Equal(t, 1, r.matcher.Calls(), "identified once")
+		r.send(b.Alert("l1", "u1"))
+		require.Len(t, r.popper.Calls(), 1)
+		p := r.popper.Calls()[0]
+		assert.Equal(t, cti.ActionShow, p.Decision.Action)
+		assert.Equal(t, int64(1), p.Decision.Record.ID)
+		assert.Equal(t, 1, r.matcher.Calls(), "the pop used the early identification")
+
+		// A sales conversation: its rule does not identify early.
+		r.send(ctitest.NewConversation("c2", cti.MediaVoice).Phone(phoneAlice).Queue("q-sales", "Sales").Snapshot())
+		assert.Equal(t, 1, r.matcher.Calls(), "a rule without identify_early searched early")
+		require.NoError(t, r.stop())
+
+		r = newRigRules(t, cti.NewMemoryStore(), &sink{}, early())
+		r.matcher.mu.Lock()
+		r.matcher.err = &cti.UpstreamError{Service: "zendesk", Op: "search", Status: 503}
+		r.matcher.mu.Unlock()
+		b = support("c3")
+		r.send(b.Snapshot())
+		assert.Equal(t, 1, r.matcher.Calls())
+		r.matcher.mu.Lock()
+		r.matcher.err = nil
+		r.matcher.mu.Unlock()
+		r.send(b.Alert("l1", "u1"))
+		assert.Equal(t, 2, r.matcher.Calls(), "the pop searched again after a failed early search")
+		require.Len(t, r.popper.Calls(), 1)
+		assert.Equal(t, int64(1), r.popper.Calls()[0].Decision.Record.ID)
+		require.NoError(t, r.stop())
 	})
 }

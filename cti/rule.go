@@ -93,6 +93,15 @@ type Rule struct {
 	PopOn    PopOn          `json:"pop_on,omitempty" yaml:"pop_on,omitempty"`
 	Multiple Multiple       `json:"multiple,omitempty" yaml:"multiple,omitempty"`
 	NoMatch  NoMatch        `json:"nomatch,omitempty" yaml:"nomatch,omitempty"`
+	// IdentifyEarly identifies the customer as soon as the conversation
+	// is seen with this rule applying and no agent on it yet (in IVR or
+	// waiting in queue), instead of when it rings an agent: the pop then
+	// only shows (the search round trips are off the pop's path). It costs
+	// the searches of conversations abandoned before an agent (match.Cache
+	// shares them with repeat callers). The rule is matched on the
+	// conversation's queue; the agents of the conversation reuse what it
+	// found, as after a transfer.
+	IdentifyEarly bool `json:"identify_early,omitempty" yaml:"identify_early,omitempty"`
 	// Subject is the template for the subject of tickets this rule creates
 	// (ticket:new, nomatch create_ticket). Empty means a default per media.
 	Subject string   `json:"subject,omitempty" yaml:"subject,omitempty"`

@@ -111,6 +111,7 @@ type rawRule struct {
 	NoMatch  string       `yaml:"nomatch"`
 	Subject  string       `yaml:"subject"`
 	Sync     cti.SyncSpec `yaml:"sync"`
+	Early    bool         `yaml:"identify_early"`
 }
 
 // Parse parses a rules file's content.
@@ -147,6 +148,7 @@ func Parse(data []byte, opts ...Option) (*Config, error) {
 		rule := cti.Rule{
 			Name: rr.Name, When: rr.When, Popup: cti.Popup(rr.Popup), PopOn: cti.PopOn(rr.PopOn),
 			Multiple: cti.Multiple(rr.Multiple), NoMatch: cti.NoMatch(rr.NoMatch), Subject: rr.Subject, Sync: rr.Sync,
+			IdentifyEarly: rr.Early,
 		}
 		for k, s := range rr.Identify {
 			spec, err := cti.ParseIdentify(strings.TrimSpace(s))
@@ -267,6 +269,7 @@ var schema = &node{fields: map[string]*node{
 		}},
 		"identify": listOf(scalar),
 		"popup":    scalar, "pop_on": scalar, "multiple": scalar, "nomatch": scalar, "subject": scalar,
+		"identify_early": scalar,
 		"sync": {fields: map[string]*node{
 			"ticket": scalar, "comment": scalar, "fields": {values: scalar}, "tags": listOf(scalar), "template": scalar,
 		}},

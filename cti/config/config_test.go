@@ -37,6 +37,7 @@ func TestLoadGood(t *testing.T) {
 		{Kind: cti.IdentifyAttribute, Attribute: "AccountNumber", Target: "external_id"},
 	}, v.Identify)
 	assert.Equal(t, cti.PopupUser, v.Popup)
+	assert.True(t, v.IdentifyEarly)
 	assert.Equal(t, cti.NoMatchCreateUserAndTicket, v.NoMatch)
 	assert.Equal(t, map[string]string{"360000000001": "{{.CallDuration}}", "360000000002": `{{.Attr "AccountNumber"}}`}, v.Sync.Fields)
 	assert.Equal(t, []string{"genesys", "voice"}, v.Sync.Tags)
@@ -51,6 +52,7 @@ func TestLoadGood(t *testing.T) {
 	o := rs.Rules[2]
 	assert.Equal(t, []string{"Renewals"}, o.When.Campaigns, "${NAME:-default} takes the default when unset")
 	assert.Equal(t, cti.PopOnAlerting, o.PopOn, "defaults applied")
+	assert.False(t, o.IdentifyEarly)
 	assert.Equal(t, cti.MultipleChoose, o.Multiple)
 	assert.Equal(t, cti.NoMatchNothing, o.NoMatch)
 	assert.Equal(t, cti.SyncPopped, o.Sync.Ticket)
