@@ -42,6 +42,12 @@ func (r *runner) latency(ctx context.Context) error {
 	w.z.SetRateLimit(1<<30, time.Minute)
 	w.z.SetTicketUpdateLimit(1<<30, time.Minute)
 	sts := strategies()
+	if r.c.early {
+		for i := range sts {
+			sts[i].rule.IdentifyEarly = true
+			sts[i].floorRTs = sts[i].earlyRTs
+		}
+	}
 	tr := newTracker()
 	st, err := w.start(ctx, stackOptions{rules: w.rulesFor(sts...), batch: true,
 		updates: zendesk.Budget{Limit: 1 << 30, Per: time.Minute},
@@ -68,8 +74,8 @@ func (r *runner) latency(ctx context.Context) error {
 		res := res[i]
 		floor := time.Duration(s.floorRTs) * r.c.latency
 		p50, p99, mx := pct(res.lat, 50), pct(res.lat, 99), pct(res.lat, 100)
-		fmt.Fprintf(tw, "%s\t%d\t%d–%d\t%v\t%v\t%v\t%v\t%.3f\t%.3f\t%v\t%v / %v\t%v / %v\t\n", s.name, len(res.lat), res.minFlight, res.maxFlight,
-			floor, rd(p50), rd(p99), rd(mx), float64(p50)/float64(floor), float64(p99)/float64(floor), rd(p99-floor),
+		fmt.Fprintf(tw, "%s\t%d\t%d–%d\t%v\t%v\t%v\t%v\t%s\t%s\t%v\t%v / %v\t%v / %v\t\n", s.name, len(res.lat), res.minFlight, res.maxFlight,
+			floor, rd(p50), rd(p99), rd(mx), ratio(p50, floor), ratio(p99, floor), rd(p99-floor),
 			rd(pct(res.own, 50)), rd(pct(res.own, 99)), rd(pct(res.emu, 50)), rd(pct(res.emu, 99)))
 		if r.c.verbose || r.c.split {
 			fmt.Fprintf(&detail, "  %s: read → first request p50/p99 %v / %v\n", s.name, rd(pct(res.pre, 50)), rd(pct(res.pre, 99)))
@@ -88,6 +94,14 @@ func (r *runner) latency(ctx context.Context) error {
 	_, _ = detail.WriteTo(r.out)
 	fmt.Fprintf(r.out, "  machine probe (a separate process, during the run): %s\n\n", probe)
 	return nil
+}
+
+// ratio is d/floor, or "—" for a floor of no round trip (-early).
+func ratio(d, floor time.Duration) string {
+	if floor == 0 {
+		return "—"
+	}
+	return fmt.Sprintf("%.3f", float64(d)/float64(floor))
 }
 
 func rd(d time.Duration) time.Duration { return d.Round(10 * time.Microsecond) }
@@ -200,7 +214,9 @@ func (r *runner) attribute(w *world, sts []strategy, calls []*call, kind []int, 
 		res := &res[kind[i]]
 		floor := time.Duration(sts[kind[i]].floorRTs) * d
 		p, ok := tr.pops[c.id]
-		hops := byPhone[c.cust.phone]
+		// The pop's requests: those that arrived after the ring was read
+		// (an early search, -early, comes before).
+		hops := slices.DeleteFunc(slices.Clone(byPhone[c.cust.phone]), func(h hop) bool { return ok && h.q.arrived.Before(p.received) })
 		slices.SortFunc(hops, func(a, b hop) int { return a.q.arrived.Compare(b.q.arrived) })
 		di := slices.IndexFunc(hops, func(h hop) bool { return h.display })
 		if !ok || p.err != nil || di < 0 {

@@ -50,6 +50,7 @@ type config struct {
 	store    string
 	verbose  bool
 	split    bool
+	early    bool
 	// batchCalls lets the calls phase batch syncs (update_many) as
 	// deployed; off, each conversation pays its own write.
 	batchCalls bool
@@ -87,6 +88,7 @@ func main() {
 	flag.StringVar(&c.trace, "trace", "", "write an execution trace of the whole run to this file")
 	flag.BoolVar(&c.verbose, "v", false, "log the engine at debug level to stderr")
 	probe := flag.Bool("probe", false, "internal: run as the machine probe (see probe.go)")
+	flag.BoolVar(&c.early, "early", false, "latency: the rules identify early (identify_early: the search while in IVR/queue, see -ivr); the floor is then the round trips left on the ring's path")
 	flag.BoolVar(&c.split, "split", false, "latency: split ctikit's share (engine, request out, response back) and show the slowest calls")
 	flag.Parse()
 	if *probe {

@@ -33,7 +33,10 @@ type strategy struct {
 	// cannot do without; floorRTs: the round trips that must finish,
 	// one after the other, before the display request can be sent.
 	floorCalls, floorRTs int
-	why                  string
+	// earlyRTs: floorRTs with identify_early (-early): the search round
+	// trips are done before the ring.
+	earlyRTs int
+	why      string
 }
 
 func strategies() []strategy {
@@ -52,7 +55,7 @@ func strategies() []strategy {
 		{name: stNew, queue: qNew, rule: rule("new", qNew, cti.PopupTicketNew, cti.NoMatchNothing), known: true,
 			floorCalls: 3, floorRTs: 1, why: "search, create voice ticket (displays it); sync: comment (write)"},
 		{name: stNoMatch, queue: qNoMatch, rule: rule("nomatch", qNoMatch, cti.PopupTicketLatestOpen, cti.NoMatchCreateUserAndTicket),
-			floorCalls: 4, floorRTs: 2, why: "search (no match), create user, create voice ticket (displays it); sync: comment (write)"},
+			floorCalls: 4, floorRTs: 2, earlyRTs: 1, why: "search (no match), create user, create voice ticket (displays it); sync: comment (write)"},
 	}
 }
 
