@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -279,6 +280,27 @@ func (c *Client) get(ctx context.Context, op, path string) ([]byte, error) {
 		}
 		return r, err
 	})
+}
+
+// download fetches a pre-signed URL Genesys handed out (a transcript in
+// S3): without the OAuth token, which the URL's own signature replaces
+// (and which S3 would refuse next to it), with the client's timeouts and
+// retries. Errors name the host and path only: the query is the signature.
+func (c *Client) download(ctx context.Context, op, rawURL string) ([]byte, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return nil, fmt.Errorf("genesys %s: not a download URL", op)
+	}
+	resp, err := c.t.send(ctx, http.MethodGet, u, http.Header{}, nil, false)
+	if err != nil {
+		return nil, err
+	}
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode/100 != 2 {
+		return nil, &cti.UpstreamError{Service: "genesys", Op: op + " " + u.Host + u.Path, Status: resp.StatusCode,
+			Temporary: resp.StatusCode >= 500}
+	}
+	return body, nil
 }
 
 // rawConversation fetches GET /api/v2/conversations/{id}.

@@ -229,9 +229,15 @@ func (e *Enricher) enrichEnd(ctx context.Context, c *cti.Conversation, end *endD
 		applyAnalytics(c, end.a)
 	}
 	if e.parts.Content && !end.content {
-		ct, err := e.content(ctx, c)
+		ct, err := e.content(ctx, c, end.a)
 		keep("content", err)
 		end.content, end.ct = done(err), ct
+		if err == nil && ct.Transcript == "" && (c.Media == cti.MediaVoice || c.Media == cti.MediaCallback) &&
+			time.Since(c.EndTime) < TranscriptLag {
+			// Speech analytics transcribes a call after it ends: look
+			// again when asked again (a sink waiting for late data).
+			end.content = false
+		}
 	}
 	mergeContent(&c.Content, end.ct)
 	if e.parts.Summary && !end.summary {
@@ -497,6 +503,12 @@ func (e *Enricher) fillNames(ctx context.Context, c *cti.Conversation) error {
 
 // --- analytics ---
 
+// TranscriptLag is how long after a call's end the Enricher keeps looking
+// for its speech analytics transcript when asked again (Genesys transcribes
+// a call minutes after it ends); a sink that waits for late data (see
+// syncmap.WithLateData) asks again.
+const TranscriptLag = 10 * time.Minute
+
 // AnalyticsLag is how long after a conversation's end a 404 from the
 // analytics conversation details means "not indexed yet" (a retryable
 // error, Retry-After 10 s) rather than "no details".
@@ -515,6 +527,7 @@ type analyticsPartcpt struct {
 	Purpose         string `json:"purpose"`
 	UserID          string `json:"userId"`
 	Sessions        []struct {
+		SessionID          string `json:"sessionId"`
 		MediaType          string `json:"mediaType"`
 		OutboundCampaignID string `json:"outboundCampaignId"`
 		Segments           []struct {
@@ -658,8 +671,10 @@ func mergeContent(dst *cti.Content, src cti.Content) {
 	set(&dst.Transcript, src.Transcript)
 }
 
-func (e *Enricher) content(ctx context.Context, c *cti.Conversation) (cti.Content, error) {
+func (e *Enricher) content(ctx context.Context, c *cti.Conversation, a *analyticsConv) (cti.Content, error) {
 	switch c.Media {
+	case cti.MediaVoice, cti.MediaCallback:
+		return e.voiceTranscript(ctx, c, a)
 	case cti.MediaEmail:
 		return e.emailContent(ctx, c)
 	case cti.MediaChat:
@@ -758,6 +773,91 @@ func transcriptLine(b *strings.Builder, at time.Time, who, text string) {
 		b.WriteString("[" + at.UTC().Format("15:04:05") + "] ")
 	}
 	b.WriteString(who + ": " + strings.TrimSpace(text))
+}
+
+// voiceTranscript reads the Speech and Text Analytics transcript of the
+// customer's voice communications (GET /api/v2/speechandtextanalytics/
+// conversations/{id}/communications/{communicationId}/transcripturl, then
+// the pre-signed URL it returns), the communications found in the
+// analytics details' sessions. No analytics details, or a 404 (speech
+// analytics not enabled, or nothing transcribed), is no transcript.
+func (e *Enricher) voiceTranscript(ctx context.Context, c *cti.Conversation, a *analyticsConv) (cti.Content, error) {
+	if a == nil {
+		return cti.Content{}, nil
+	}
+	var b strings.Builder
+	for pi := range a.Participants {
+		p := &a.Participants[pi]
+		if p.Purpose != "customer" && p.Purpose != "external" {
+			continue
+		}
+		for _, s := range p.Sessions {
+			if s.MediaType != "voice" || s.SessionID == "" {
+				continue
+			}
+			raw, err := e.client.get(ctx, "get transcript url", "/api/v2/speechandtextanalytics/conversations/"+
+				url.PathEscape(c.ID)+"/communications/"+url.PathEscape(s.SessionID)+"/transcripturl")
+			if isStatus(err, http.StatusNotFound) {
+				continue
+			}
+			if err != nil {
+				return cti.Content{}, err
+			}
+			var tu struct {
+				URL string `json:"url"`
+			}
+			if err := json.Unmarshal(raw, &tu); err != nil {
+				return cti.Content{}, fmt.Errorf("genesys: transcript url: %w", err)
+			}
+			if tu.URL == "" {
+				continue
+			}
+			doc, err := e.client.download(ctx, "get transcript", tu.URL)
+			if err != nil {
+				return cti.Content{}, err
+			}
+			if err := e.voiceLines(&b, c, doc); err != nil {
+				return cti.Content{}, err
+			}
+		}
+	}
+	return cti.Content{Transcript: b.String()}, nil
+}
+
+// voiceLines writes the phrases of a Speech and Text Analytics transcript
+// document: participantPurpose external is the customer, internal the
+// agent; startTimeMs is epoch milliseconds.
+func (e *Enricher) voiceLines(b *strings.Builder, c *cti.Conversation, doc []byte) error {
+	var t struct {
+		Transcripts []struct {
+			Phrases []struct {
+				Text               string `json:"text"`
+				StartTimeMs        int64  `json:"startTimeMs"`
+				ParticipantPurpose string `json:"participantPurpose"`
+			} `json:"phrases"`
+		} `json:"transcripts"`
+	}
+	if err := json.Unmarshal(doc, &t); err != nil {
+		return fmt.Errorf("genesys: transcript: %w", err)
+	}
+	agent := "" // the one agent, when there is one; else "Agent"
+	if len(c.Agents) == 1 {
+		agent = c.Agents[0].ID
+	}
+	for _, tr := range t.Transcripts {
+		for _, ph := range tr.Phrases {
+			if strings.TrimSpace(ph.Text) == "" {
+				continue
+			}
+			var at time.Time
+			if ph.StartTimeMs > 0 {
+				at = time.UnixMilli(ph.StartTimeMs)
+			}
+			who := e.speaker(c, agent, ph.ParticipantPurpose != "internal")
+			transcriptLine(b, at, who, ph.Text)
+		}
+	}
+	return nil
 }
 
 func (e *Enricher) chatTranscript(ctx context.Context, c *cti.Conversation) (cti.Content, error) {

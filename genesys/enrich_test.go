@@ -184,6 +184,48 @@ func TestEnrichEmailChatMessage(t *testing.T) {
 	}
 }
 
+// TestEnrichVoiceTranscript: a call's speech analytics transcript is read
+// through the pre-signed URL Genesys hands out, without the API token (the
+// emulator refuses a request carrying both, as S3 does); a call without a
+// transcript has none, and no error.
+func TestEnrichVoiceTranscript(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	en := mustEnricher(t, e.client)
+	call, _ := finished(t, e, gt.Spec{Media: gt.MediaVoice, From: "+14155550703", Name: "Jane Roe", Queue: gt.QueueSupport},
+		simple(gt.AgentBob, gt.CodeResolved, func(c *gt.Conversation, leg string) {
+			c.Say("", "My router is down.")
+			c.Say(leg, "Let me reset it.")
+		}))
+	if err := en.Enrich(ctx, call); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(call.Content.Transcript, "\n")
+	if len(lines) != 2 || !strings.HasPrefix(lines[0], "[") ||
+		!strings.HasSuffix(lines[0], "] Jane Roe: My router is down.") || !strings.HasSuffix(lines[1], "] Bob Okafor: Let me reset it.") {
+		t.Errorf("voice transcript = %q", call.Content.Transcript)
+	}
+
+	var gq *gt.Conversation
+	quiet, _ := finished(t, e, gt.Spec{Media: gt.MediaVoice, From: "+14155550704", Queue: gt.QueueSupport},
+		simple(gt.AgentBob, gt.CodeResolved, func(c *gt.Conversation, _ string) { gq = c }))
+	if err := en.Enrich(ctx, quiet); err != nil {
+		t.Fatalf("a call without a transcript: %v", err)
+	}
+	if quiet.Content.Transcript != "" {
+		t.Errorf("transcript = %q, want none", quiet.Content.Transcript)
+	}
+	// Transcribed after the call (within TranscriptLag): asked again, the
+	// enricher looks again.
+	gq.Say("", "Late words.")
+	if err := en.Enrich(ctx, quiet); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasSuffix(quiet.Content.Transcript, ": Late words.") {
+		t.Errorf("late transcript = %q", quiet.Content.Transcript)
+	}
+}
+
 func TestEnrichSummarizer(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()

@@ -1,6 +1,8 @@
 package genesystest
 
 import (
+	"crypto/sha256"
+	"fmt"
 	"net/http"
 	"strings"
 	"time"
@@ -368,4 +370,89 @@ func (s *Server) analyticsDetails(w http.ResponseWriter, r *http.Request) {
 		out["conversationInitiator"] = "agent"
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// transcriptURL implements GET /api/v2/speechandtextanalytics/
+// conversations/{id}/communications/{cid}/transcripturl (TranscriptUrl): for
+// the customer's voice communication of a voice or callback conversation
+// with lines (Say), a pre-signed URL of the transcript document; else 404,
+// as when speech analytics is not enabled or nothing was transcribed.
+func (s *Server) transcriptURL(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.conv(w, r)
+	if c == nil {
+		return
+	}
+	if cm := s.customerVoice(c, r.PathValue("cid")); cm == nil || len(c.lines) == 0 {
+		apiError(w, http.StatusNotFound, "not.found", "no transcript for this communication")
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"url": s.URL + "/transcripts/" + c.id + "/" + r.PathValue("cid") +
+		"?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Signature=" + transcriptSig(c.id, r.PathValue("cid"))})
+}
+
+func (s *Server) customerVoice(c *conversation, cid string) *comm {
+	if c.media != MediaVoice && c.media != MediaCallback {
+		return nil
+	}
+	for _, p := range c.participants {
+		if p.purpose != "customer" {
+			continue
+		}
+		for _, cm := range p.comms {
+			if cm.id == cid && cm.kind == MediaVoice {
+				return cm
+			}
+		}
+	}
+	return nil
+}
+
+func transcriptSig(id, cid string) string {
+	return fmt.Sprintf("%x", sha256.Sum256([]byte("emulator/"+id+"/"+cid)))
+}
+
+// transcriptDoc serves the pre-signed transcript document, as S3 would: no
+// API credentials (a request carrying an Authorization header as well as
+// the URL's signature is refused, 400), the right signature (else 403).
+// The document has the Speech and Text Analytics transcript shape: phrases
+// with text, startTimeMs (epoch milliseconds) and participantPurpose
+// (external: the customer, internal: the agent).
+func (s *Server) transcriptDoc(w http.ResponseWriter, r *http.Request) {
+	id, cid := r.PathValue("id"), r.PathValue("cid")
+	if r.Header.Get("Authorization") != "" {
+		w.Header().Set("Content-Type", "application/xml")
+		w.WriteHeader(http.StatusBadRequest)
+		fmt.Fprint(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>InvalidArgument</Code><Message>Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, Signature query string parameter or the Authorization header should be specified</Message></Error>`)
+		return
+	}
+	if r.URL.Query().Get("X-Amz-Signature") != transcriptSig(id, cid) {
+		w.Header().Set("Content-Type", "application/xml")
+		w.WriteHeader(http.StatusForbidden)
+		fmt.Fprint(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>SignatureDoesNotMatch</Code></Error>`)
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.convs[id]
+	if c == nil || s.customerVoice(c, cid) == nil {
+		w.WriteHeader(http.StatusNotFound)
+		return
+	}
+	phrases := []any{}
+	for i, l := range c.lines {
+		purpose := "internal"
+		if l.from != nil && l.from.purpose == "customer" {
+			purpose = "external"
+		}
+		phrases = append(phrases, map[string]any{"text": l.text, "decoratedText": l.text, "stability": 1, "confidence": 0.9,
+			"startTimeMs": l.at.UnixMilli(), "duration": map[string]any{"milliseconds": 1500}, "participantPurpose": purpose, "phraseIndex": i})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"organizationId": "emulated-org", "conversationId": c.id, "communicationId": cid, "recordingId": c.recordingID,
+		"transcripts": []any{map[string]any{"transcriptId": newID(), "language": "en-US", "engineProvider": "GENESYS",
+			"startTime": c.start.UnixMilli(), "phrases": phrases}},
+		"startTime": c.start.UnixMilli(),
+	})
 }

@@ -425,10 +425,11 @@ func (cv *Conversation) Wrapup(legID, code, notes string, tags ...string) {
 	})
 }
 
-// Say adds a message to the chat, messaging or social transcript: from
-// the customer when from is "" or "customer", else from the agent on leg
-// from. It publishes nothing (Genesys sends message events on other
-// topics); the text is served by the transcript endpoints.
+// Say adds a message to the chat, messaging or social transcript, or a
+// phrase to a call's speech analytics transcript: from the customer when
+// from is "" or "customer", else from the agent on leg from. It publishes
+// nothing (Genesys sends message events on other topics); the text is
+// served by the transcript endpoints.
 func (cv *Conversation) Say(from, text string) {
 	cv.s.mu.Lock()
 	defer cv.s.mu.Unlock()

@@ -352,6 +352,8 @@ func (s *Server) routes() http.Handler {
 	handle("GET /api/v2/conversations/chats/{id}/messages", true, s.chatMessages)
 	handle("POST /api/v2/conversations/messages/{id}/messages/bulk", true, s.messagesBulk)
 	handle("GET /api/v2/analytics/conversations/{id}/details", true, s.analyticsDetails)
+	handle("GET /api/v2/speechandtextanalytics/conversations/{id}/communications/{cid}/transcripturl", true, s.transcriptURL)
+	mux.HandleFunc("GET /transcripts/{id}/{cid}", s.transcriptDoc)
 	handle("POST /api/v2/analytics/conversations/details/query", true, s.detailsQueryHandler)
 	handle("POST /api/v2/notifications/channels", true, s.createChannel)
 	handle("GET /api/v2/notifications/channels", true, s.listChannels)
