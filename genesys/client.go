@@ -270,11 +270,20 @@ func (c *Client) call(ctx context.Context, op string, f func(cfg *platformclient
 // SDK's API client, as the SDK's own GET methods do, but without their
 // decode of the body into the SDK's model, which ctikit does not use: for
 // the calls made per conversation, where that decode cost more than the
-// request (GetConversation, GetAnalyticsConversationDetails).
+// request (the conversation, its analytics details, recording metadata,
+// summaries, chat and email messages).
 func (c *Client) get(ctx context.Context, op, path string) ([]byte, error) {
+	return c.getQuery(ctx, op, path, nil)
+}
+
+// getQuery is get with query parameters.
+func (c *Client) getQuery(ctx context.Context, op, path string, query map[string]string) ([]byte, error) {
+	if query == nil {
+		query = map[string]string{}
+	}
 	return c.call(ctx, op, func(cfg *platformclientv2.Configuration) (*platformclientv2.APIResponse, error) {
 		r, err := cfg.APIClient.CallAPI(cfg.BasePath+path, http.MethodGet, nil,
-			map[string]string{"Accept": "application/json"}, map[string]string{}, url.Values{}, "", nil, "other")
+			map[string]string{"Accept": "application/json"}, query, url.Values{}, "", nil, "other")
 		if err == nil && r != nil && r.Error != nil {
 			err = errors.New(r.ErrorMessage)
 		}

@@ -632,10 +632,7 @@ func applyAnalytics(c *cti.Conversation, a *analyticsConv) {
 // --- recording ---
 
 func (e *Enricher) recording(ctx context.Context, id string) (string, error) {
-	raw, err := e.client.call(ctx, "get recording metadata", func(cfg *platformclientv2.Configuration) (*platformclientv2.APIResponse, error) {
-		_, r, err := platformclientv2.NewRecordingApiWithConfig(cfg).GetConversationRecordingmetadata(id)
-		return r, err
-	})
+	raw, err := e.client.get(ctx, "get recording metadata", "/api/v2/conversations/"+url.PathEscape(id)+"/recordingmetadata")
 	if err != nil {
 		return "", err
 	}
@@ -691,10 +688,7 @@ type emailAddr struct {
 }
 
 func (e *Enricher) emailContent(ctx context.Context, c *cti.Conversation) (cti.Content, error) {
-	raw, err := e.client.call(ctx, "list email messages", func(cfg *platformclientv2.Configuration) (*platformclientv2.APIResponse, error) {
-		_, r, err := platformclientv2.NewConversationsApiWithConfig(cfg).GetConversationsEmailMessages(c.ID)
-		return r, err
-	})
+	raw, err := e.client.get(ctx, "list email messages", "/api/v2/conversations/emails/"+url.PathEscape(c.ID)+"/messages")
 	if err != nil {
 		return cti.Content{}, err
 	}
@@ -721,10 +715,7 @@ func (e *Enricher) emailContent(ctx context.Context, c *cti.Conversation) (cti.C
 		}
 	}
 	get := func(id string) (subject, html, text string, err error) {
-		raw, err := e.client.call(ctx, "get email message", func(cfg *platformclientv2.Configuration) (*platformclientv2.APIResponse, error) {
-			_, r, err := platformclientv2.NewConversationsApiWithConfig(cfg).GetConversationsEmailMessage(c.ID, id)
-			return r, err
-		})
+		raw, err := e.client.get(ctx, "get email message", "/api/v2/conversations/emails/"+url.PathEscape(c.ID)+"/messages/"+url.PathEscape(id))
 		if err != nil {
 			return "", "", "", err
 		}
@@ -861,10 +852,8 @@ func (e *Enricher) voiceLines(b *strings.Builder, c *cti.Conversation, doc []byt
 }
 
 func (e *Enricher) chatTranscript(ctx context.Context, c *cti.Conversation) (cti.Content, error) {
-	raw, err := e.client.call(ctx, "get chat messages", func(cfg *platformclientv2.Configuration) (*platformclientv2.APIResponse, error) {
-		_, r, err := platformclientv2.NewConversationsApiWithConfig(cfg).GetConversationsChatMessages(c.ID, "", "", "ascending", 100)
-		return r, err
-	})
+	raw, err := e.client.getQuery(ctx, "get chat messages", "/api/v2/conversations/chats/"+url.PathEscape(c.ID)+"/messages",
+		map[string]string{"sortOrder": "ascending", "maxResults": "100"})
 	if err != nil {
 		return cti.Content{}, err
 	}
@@ -898,10 +887,7 @@ func (e *Enricher) chatTranscript(ctx context.Context, c *cti.Conversation) (cti
 }
 
 func (e *Enricher) messageTranscript(ctx context.Context, c *cti.Conversation) (cti.Content, error) {
-	raw, err := e.client.call(ctx, "get message conversation", func(cfg *platformclientv2.Configuration) (*platformclientv2.APIResponse, error) {
-		_, r, err := platformclientv2.NewConversationsApiWithConfig(cfg).GetConversationsMessage(c.ID)
-		return r, err
-	})
+	raw, err := e.client.get(ctx, "get message conversation", "/api/v2/conversations/messages/"+url.PathEscape(c.ID))
 	if err != nil {
 		return cti.Content{}, err
 	}
@@ -1003,10 +989,7 @@ func (e *Enricher) summarize(ctx context.Context, c *cti.Conversation) (Summary,
 			return s, err
 		}
 	}
-	raw, err := e.client.call(ctx, "get conversation summaries", func(cfg *platformclientv2.Configuration) (*platformclientv2.APIResponse, error) {
-		_, r, err := platformclientv2.NewConversationsApiWithConfig(cfg).GetConversationSummaries(c.ID)
-		return r, err
-	})
+	raw, err := e.client.get(ctx, "get conversation summaries", "/api/v2/conversations/"+url.PathEscape(c.ID)+"/summaries")
 	switch {
 	case err == nil:
 		var v struct {
