@@ -312,6 +312,19 @@ func (c *Client) download(ctx context.Context, op, rawURL string) ([]byte, error
 	return body, nil
 }
 
+// postJSON runs POST path with a JSON body through the SDK's API client,
+// returning the raw response body (see get).
+func (c *Client) postJSON(ctx context.Context, op, path string, query map[string]string, body any) ([]byte, error) {
+	return c.call(ctx, op, func(cfg *platformclientv2.Configuration) (*platformclientv2.APIResponse, error) {
+		r, err := cfg.APIClient.CallAPI(cfg.BasePath+path, http.MethodPost, &body,
+			map[string]string{"Accept": "application/json", "Content-Type": "application/json"}, query, url.Values{}, "", nil, "other")
+		if err == nil && r != nil && r.Error != nil {
+			err = errors.New(r.ErrorMessage)
+		}
+		return r, err
+	})
+}
+
 // rawConversation fetches GET /api/v2/conversations/{id}.
 func (c *Client) rawConversation(ctx context.Context, id string) ([]byte, error) {
 	return c.get(ctx, "get conversation "+id, "/api/v2/conversations/"+url.PathEscape(id))

@@ -912,10 +912,8 @@ func (e *Enricher) messageTranscript(ctx context.Context, c *cti.Conversation) (
 	if len(ids) == 0 {
 		return cti.Content{}, nil
 	}
-	raw, err = e.client.call(ctx, "get messages", func(cfg *platformclientv2.Configuration) (*platformclientv2.APIResponse, error) {
-		_, r, err := platformclientv2.NewConversationsApiWithConfig(cfg).PostConversationsMessageMessagesBulk(c.ID, false, ids)
-		return r, err
-	})
+	raw, err = e.client.postJSON(ctx, "get messages", "/api/v2/conversations/messages/"+url.PathEscape(c.ID)+"/messages/bulk",
+		map[string]string{"useNormalizedMessage": "false"}, ids)
 	if err != nil {
 		return cti.Content{}, err
 	}

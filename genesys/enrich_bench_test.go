@@ -12,7 +12,8 @@ import (
 
 // BenchmarkEnrichEnd: the Enricher at a conversation's end, against the
 // emulator over loopback HTTP: a voice call (recording, analytics, speech
-// analytics transcript, AI summary) and a chat with 30 messages. One op is
+// analytics transcript, AI summary), a chat and a WhatsApp conversation
+// with 30 messages. One op is
 // one conversation; the names (agent, queue, wrap-up code) are cached
 // after the first of each 64. Compare allocations: the HTTP round trips
 // are the emulator's.
@@ -28,14 +29,17 @@ func BenchmarkEnrichEnd(b *testing.B) {
 	}
 	defer client.Close()
 	ctx := context.Background()
-	for _, kind := range []string{"voice", "chat"} {
+	for _, kind := range []string{"voice", "chat", "whatsapp"} {
 		b.Run(kind, func(b *testing.B) {
 			const pool = 64
 			convs := make([]*cti.Conversation, pool)
 			for i := range convs {
 				sp := gt.Spec{Media: gt.MediaVoice, From: fmt.Sprintf("+1415555%04d", i), Name: "Jane Roe", Queue: gt.QueueSupport}
-				if kind == "chat" {
+				switch kind {
+				case "chat":
 					sp = gt.Spec{Media: gt.MediaChat, From: fmt.Sprintf("c%d@example.org", i), Name: "Kim", Body: "Hi", Queue: gt.QueueSupport}
+				case "whatsapp":
+					sp = gt.Spec{Media: gt.MediaMessage, MessageType: "whatsapp", From: fmt.Sprintf("+3361234%04d", i), Name: "Léa", Body: "Bonjour", Queue: gt.QueueSupport}
 				}
 				c := srv.Start(sp)
 				leg := c.Alert(gt.AgentBob)
