@@ -226,6 +226,24 @@ func TestEnrichVoiceTranscript(t *testing.T) {
 	}
 }
 
+// TestDownloadKeepsTheSignatureSecret: a refused pre-signed URL gives an
+// error naming its host and path, never its query (the signature).
+func TestDownloadKeepsTheSignatureSecret(t *testing.T) {
+	e := newEnv(t)
+	const sig = "0123456789abcdef-secret-signature"
+	_, err := e.client.Download(context.Background(), "get transcript", e.srv.URL+"/transcripts/c1/m1?X-Amz-Signature="+sig)
+	var ue *cti.UpstreamError
+	if !errors.As(err, &ue) || ue.Status != http.StatusForbidden {
+		t.Fatalf("Download = %v, want a 403 upstream error", err)
+	}
+	if strings.Contains(err.Error(), sig) || !strings.Contains(err.Error(), "/transcripts/c1/m1") {
+		t.Errorf("error %q: want the path, never the signature", err)
+	}
+	if _, err := e.client.Download(context.Background(), "get transcript", "file:///etc/passwd"); err == nil {
+		t.Error("a non-HTTP URL was fetched")
+	}
+}
+
 func TestEnrichSummarizer(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()

@@ -69,3 +69,8 @@ func LeanFieldNames() []string {
 	}
 	return names
 }
+
+// Download exposes Client.download.
+func (c *Client) Download(ctx context.Context, op, rawURL string) ([]byte, error) {
+	return c.download(ctx, op, rawURL)
+}
