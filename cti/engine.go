@@ -102,7 +102,7 @@ type conv struct {
 	loaded bool
 	stored bool // the record is in the state store
 	dirty  bool
-	early  bool  // identifyEarly ran
+	early  bool  // identifyEarly ran (earlyRule: with which rule, this run)
 	used   uint8 // inLR, inWho, inCand
 	snap   *Conversation
 	arena  string // the storage of snap's strings (see pack)
@@ -111,6 +111,8 @@ type conv struct {
 	// nil but while the record is saved (see save).
 	legs    []legSlot
 	timerAt int64 // Unix ns; 0 when none
+	// earlyRule is the rule identifyEarly identified with, in this run.
+	earlyRule *Rule
 
 	// Storage for snap, rec, the first leg's agent leg, leg record and
 	// agent, and a single candidate, allocated with the conv: one
@@ -798,6 +800,11 @@ func (e *Engine) evaluate(ctx context.Context, cv *conv, since time.Time) {
 	}
 }
 
+// sameSearch reports whether rules a and b identify a customer alike.
+func sameSearch(a, b *Rule) bool {
+	return slices.Equal(a.Identify, b.Identify) && a.WantsOpenTickets() == b.WantsOpenTickets()
+}
+
 // identifyEarly identifies the customer of a conversation no agent is on
 // yet, when the rule for its queue says so (Rule.IdentifyEarly). Once per
 // conversation; on a failure the pop identifies again.
@@ -806,7 +813,7 @@ func (e *Engine) identifyEarly(ctx context.Context, cv *conv) {
 	if rule == nil || !rule.IdentifyEarly {
 		return
 	}
-	cv.early = true
+	cv.early, cv.earlyRule = true, rule
 	if _, _, err := e.cachedIdentify(ctx, cv, rule); err != nil {
 		e.fail(ErrorNotice{ConversationID: cv.id, Rule: rule.Name, Stage: "match", Err: fmt.Errorf("early: %w", err)})
 	}
@@ -973,6 +980,11 @@ func (e *Engine) pop(ctx context.Context, cv *conv, leg *AgentLeg, lr *LegRecord
 		dec = Decision{Action: ActionShow, Record: rec.Resolved, Reason: "the record popped earlier in this conversation"}
 		n.Identity = rec.Identity
 	default:
+		if er := cv.earlyRule; er != nil && er != rule && !sameSearch(er, rule) {
+			// Identified early under another rule (the ringing leg's queue
+			// has its own) that searches differently: search again.
+			cv.rec.Identified, cv.earlyRule = false, nil
+		}
 		res, id, err := e.cachedIdentify(ctx, cv, rule)
 		n.Identity = id
 		if err != nil {

@@ -1098,6 +1098,19 @@ func TestEngineIdentifiesEarly(t *testing.T) {
 		assert.Equal(t, 1, r.matcher.Calls(), "a rule without identify_early searched early")
 		require.NoError(t, r.stop())
 
+		// Rung in a queue whose rule searches differently (it wants the
+		// open tickets): the pop searches again.
+		rs := early()
+		rs.Rules[1].Popup, rs.Rules[1].PopOn = cti.PopupTicketLatestOpen, cti.PopOnAlerting
+		r = newRigRules(t, cti.NewMemoryStore(), &sink{}, rs)
+		b = support("c4")
+		r.send(b.Snapshot())
+		assert.Equal(t, 1, r.matcher.Calls())
+		b.Queue("q-sales", "Sales")
+		r.send(b.Alert("l1", "u1"))
+		assert.Equal(t, 2, r.matcher.Calls(), "the early search was reused by a rule that searches differently")
+		require.NoError(t, r.stop())
+
 		r = newRigRules(t, cti.NewMemoryStore(), &sink{}, early())
 		r.matcher.mu.Lock()
 		r.matcher.err = &cti.UpstreamError{Service: "zendesk", Op: "search", Status: 503}

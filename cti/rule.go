@@ -100,7 +100,9 @@ type Rule struct {
 	// the searches of conversations abandoned before an agent (match.Cache
 	// shares them with repeat callers). The rule is matched on the
 	// conversation's queue; the agents of the conversation reuse what it
-	// found, as after a transfer.
+	// found, as after a transfer, unless a leg rings under a rule that
+	// searches differently (other identify entries, or open tickets wanted
+	// where they were not), which searches again.
 	IdentifyEarly bool `json:"identify_early,omitempty" yaml:"identify_early,omitempty"`
 	// Subject is the template for the subject of tickets this rule creates
 	// (ticket:new, nomatch create_ticket). Empty means a default per media.
