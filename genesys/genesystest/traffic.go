@@ -203,7 +203,7 @@ func (s *Server) playOne(ctx context.Context, t Traffic, sc scenario) {
 		return
 	}
 	conv.Connect(leg)
-	if sc.kind.Media == MediaChat || sc.kind.Media == MediaMessage || sc.kind.Media == MediaSocial {
+	if sc.kind.Media != MediaEmail { // chat and messages; for calls, the speech analytics transcript
 		conv.Say(leg, "Hello! Let me look into that for you.")
 		conv.Say("", "Thanks, it's order 2026-1182.")
 	}
