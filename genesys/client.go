@@ -278,12 +278,22 @@ func (c *Client) get(ctx context.Context, op, path string) ([]byte, error) {
 
 // getQuery is get with query parameters.
 func (c *Client) getQuery(ctx context.Context, op, path string, query map[string]string) ([]byte, error) {
+	return c.raw(ctx, op, http.MethodGet, path, query, nil)
+}
+
+// raw runs one request through the SDK's API client and returns the body
+// undecoded (see get); body, when not nil, is sent as JSON.
+func (c *Client) raw(ctx context.Context, op, method, path string, query map[string]string, body any) ([]byte, error) {
 	if query == nil {
 		query = map[string]string{}
 	}
+	hdr := map[string]string{"Accept": "application/json"}
+	var post any // the SDK marshals what a non-nil postBody points to
+	if body != nil {
+		hdr["Content-Type"], post = "application/json", &body
+	}
 	return c.call(ctx, op, func(cfg *platformclientv2.Configuration) (*platformclientv2.APIResponse, error) {
-		r, err := cfg.APIClient.CallAPI(cfg.BasePath+path, http.MethodGet, nil,
-			map[string]string{"Accept": "application/json"}, query, url.Values{}, "", nil, "other")
+		r, err := cfg.APIClient.CallAPI(cfg.BasePath+path, method, post, hdr, query, url.Values{}, "", nil, "other")
 		if err == nil && r != nil && r.Error != nil {
 			err = errors.New(r.ErrorMessage)
 		}
@@ -315,14 +325,7 @@ func (c *Client) download(ctx context.Context, op, rawURL string) ([]byte, error
 // postJSON runs POST path with a JSON body through the SDK's API client,
 // returning the raw response body (see get).
 func (c *Client) postJSON(ctx context.Context, op, path string, query map[string]string, body any) ([]byte, error) {
-	return c.call(ctx, op, func(cfg *platformclientv2.Configuration) (*platformclientv2.APIResponse, error) {
-		r, err := cfg.APIClient.CallAPI(cfg.BasePath+path, http.MethodPost, &body,
-			map[string]string{"Accept": "application/json", "Content-Type": "application/json"}, query, url.Values{}, "", nil, "other")
-		if err == nil && r != nil && r.Error != nil {
-			err = errors.New(r.ErrorMessage)
-		}
-		return r, err
-	})
+	return c.raw(ctx, op, http.MethodPost, path, query, body)
 }
 
 // rawConversation fetches GET /api/v2/conversations/{id}.

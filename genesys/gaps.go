@@ -68,10 +68,7 @@ func (c *Client) ConversationsDuring(ctx context.Context, from, to time.Time, qu
 				SegmentFilters: &[]platformclientv2.Segmentdetailqueryfilter{{VarType: ptr("or"), Predicates: &ps}},
 				Paging:         &platformclientv2.Pagingspec{PageSize: ptr(queryPageSize), PageNumber: ptr(page)},
 			}
-			raw, err := c.call(ctx, "query conversation details", func(cfg *platformclientv2.Configuration) (*platformclientv2.APIResponse, error) {
-				_, r, err := platformclientv2.NewAnalyticsApiWithConfig(cfg).PostAnalyticsConversationsDetailsQuery(body)
-				return r, err
-			})
+			raw, err := c.postJSON(ctx, "query conversation details", "/api/v2/analytics/conversations/details/query", nil, body)
 			if err != nil {
 				return ids, err
 			}
