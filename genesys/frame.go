@@ -155,7 +155,7 @@ func lastKey(b []byte, from int, key []byte) int {
 	return -1
 }
 
-// stringValue reads `: "value"` (a JSON string without escapes).
+// stringValue reads `: "value"` (a JSON string of plain printable ASCII).
 func stringValue(b []byte) ([]byte, bool) {
 	j := skipColon(b, 0)
 	if j < 0 || b[j] != '"' {
@@ -166,8 +166,13 @@ func stringValue(b []byte) ([]byte, bool) {
 		return nil, false
 	}
 	v := b[j+1 : j+1+k]
-	if bytes.IndexByte(v, '\\') >= 0 {
-		return nil, false
+	for _, c := range v {
+		// Escapes, control bytes and non-ASCII (which encoding/json would
+		// unescape, reject or replace when invalid UTF-8) take the slow
+		// path; topic names are plain ASCII.
+		if c == '\\' || c < 0x20 || c >= 0x80 {
+			return nil, false
+		}
 	}
 	return v, true
 }
