@@ -3,7 +3,6 @@ package zendesktest
 import (
 	"context"
 	"errors"
-	"runtime"
 	"sync"
 	"time"
 )
@@ -15,9 +14,9 @@ import (
 // sleeps in the network poller, whose timeout is whole milliseconds, so a
 // 20 ms timer fired 0.3–1 ms late at p50 on the benchmark VMs, and
 // figure 2 of BENCHMARKS.md counted that against ctikit's pop latency.
-// The line has one goroutine that sleeps in the nanosleep system call
-// (see sleep_linux.go), which blocks its thread and wakes within the
-// kernel's timer slack.
+// The line has one goroutine that waits on a timerfd through the network
+// poller (see sleep_linux.go): it wakes within the kernel's timer slack
+// and, parked meanwhile, holds no P.
 //
 // Deadlines arrive in order while the latency is constant, so the line is
 // a FIFO: after SetLatency lowers the latency, a request may wait behind
@@ -74,6 +73,8 @@ func (l *delayLine) wait(ctx context.Context, at time.Time) error {
 // closes.
 func (l *delayLine) run() {
 	defer close(l.stopped)
+	s := newSleeper()
+	defer s.close()
 	for {
 		l.mu.Lock()
 		var h *hold
@@ -102,13 +103,9 @@ func (l *delayLine) run() {
 			default:
 			}
 			// Sleep in slices, so that Close is noticed promptly.
-			preciseSleep(min(d, 5*time.Millisecond))
+			s.sleep(min(d, 5*time.Millisecond))
 		}
 		close(h.done)
-		// The released request is next on this goroutine's P: let it
-		// run now rather than after the next sleep's system call
-		// returns the P to the scheduler.
-		runtime.Gosched()
 	}
 }
 

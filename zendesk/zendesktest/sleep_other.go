@@ -4,5 +4,11 @@ package zendesktest
 
 import "time"
 
-// preciseSleep is time.Sleep where nanosleep(2) is not used.
-func preciseSleep(d time.Duration) { time.Sleep(d) }
+// sleeper is time.Sleep where no timerfd is available (see sleep_linux.go).
+type sleeper struct{}
+
+func newSleeper() *sleeper { return &sleeper{} }
+
+func (*sleeper) sleep(d time.Duration) { time.Sleep(d) }
+
+func (*sleeper) close() {}
