@@ -759,11 +759,8 @@ func truncate(s string, n int) string {
 // userForPhone finds the user with this exact phone identity, or creates
 // an end user for it.
 func (c *call) userForPhone(phone string, now time.Time) int64 {
-	for _, id := range c.s.sortedUserIDs() {
-		u := c.s.users[id]
-		if slices.ContainsFunc(u.Identities, func(i Identity) bool { return i.Type == "phone_number" && i.Value == phone }) {
-			return u.ID
-		}
+	if ids := c.s.phoneHolders(phone); len(ids) > 0 {
+		return ids[0]
 	}
 	u := c.s.addUser(User{Name: "Caller " + phone, Phone: phone}, now)
 	c.s.indexLater("user", u.ID, now)

@@ -37,16 +37,7 @@ func (s *Server) userJSON(u *User) map[string]any {
 	if fields == nil {
 		fields = map[string]any{}
 	}
-	shared := false
-	if u.Phone != "" {
-		n := 0
-		for _, o := range s.users {
-			if slices.ContainsFunc(o.Identities, func(i Identity) bool { return i.Type == "phone_number" && i.Value == u.Phone }) {
-				n++
-			}
-		}
-		shared = n > 1
-	}
+	shared := u.Phone != "" && len(s.phoneHolders(u.Phone)) > 1
 	return map[string]any{
 		"id": u.ID, "url": s.apiURL("users", u.ID), "name": u.Name, "email": nullable(u.Email),
 		"phone": nullable(u.Phone), "shared_phone_number": shared, "external_id": nullable(u.ExternalID),

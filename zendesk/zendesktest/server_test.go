@@ -470,3 +470,39 @@ func TestLatencyProcessesOnArrival(t *testing.T) {
 		t.Errorf("answered after %v", d)
 	}
 }
+
+// TestSharedPhoneNumber: a user's shared_phone_number says whether another
+// user holds the same phone identity, including one added through the
+// identities API after both were created.
+func TestSharedPhoneNumber(t *testing.T) {
+	t.Parallel()
+	srv := zendesktest.NewServer()
+	t.Cleanup(srv.Close)
+	c := newClient(t, srv)
+	a := srv.AddUser(zendesktest.User{Name: "A", Phone: "+15550001111"})
+	b := srv.AddUser(zendesktest.User{Name: "B", Phone: "+15550002222"})
+	shared := func(u zendesktest.User) bool {
+		t.Helper()
+		st, _, out := c.do("GET", "/users/"+itoa(u.ID)+".json", nil)
+		if st != 200 {
+			t.Fatalf("get user %d: %d", u.ID, st)
+		}
+		return out["user"].(map[string]any)["shared_phone_number"].(bool)
+	}
+	if shared(a) || shared(b) {
+		t.Fatal("distinct phones reported as shared")
+	}
+	if st, _, out := c.do("POST", "/users/"+itoa(b.ID)+"/identities.json", map[string]any{"identity": map[string]any{"type": "phone_number", "value": "+15550001111"}}); st != 201 {
+		t.Fatalf("add identity: %d %v", st, out)
+	}
+	if !shared(a) {
+		t.Fatal("A's phone is now B's too: shared_phone_number false")
+	}
+	if shared(b) {
+		t.Fatal("B's own phone is not shared")
+	}
+	got := srv.UsersWithPhone("+15550001111")
+	if len(got) != 2 || got[0].ID != a.ID || got[1].ID != b.ID {
+		t.Fatalf("UsersWithPhone: %+v", got)
+	}
+}

@@ -193,13 +193,28 @@ func (s *Server) UsersWithPhone(phone string) []User {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []User
-	for _, id := range s.sortedUserIDs() {
-		u := s.users[id]
-		if slices.ContainsFunc(u.Identities, func(i Identity) bool { return i.Type == "phone_number" && i.Value == phone }) {
-			out = append(out, u.clone())
-		}
+	for _, id := range s.phoneHolders(phone) {
+		out = append(out, s.users[id].clone())
 	}
 	return out
+}
+
+// phoneHolders returns the ids, ascending, of the users holding this exact
+// phone identity, from the identity index (a scan of every user here cost
+// the emulator more CPU than the process under test on a latency run).
+func (s *Server) phoneHolders(phone string) []int64 {
+	var out []int64
+	for _, id := range s.byValue[phone] {
+		if u := s.users[id]; u != nil && hasPhone(u, phone) && !slices.Contains(out, id) {
+			out = append(out, id)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func hasPhone(u *User, phone string) bool {
+	return slices.ContainsFunc(u.Identities, func(i Identity) bool { return i.Type == "phone_number" && i.Value == phone })
 }
 
 func (s *Server) sortedUserIDs() []int64 {
