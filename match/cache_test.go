@@ -167,6 +167,8 @@ func TestCacheErrorsNotCached(t *testing.T) {
 	}
 }
 
+// A caller that gives up returns at once, and does not fail the callers
+// waiting for the lookup it led.
 func TestCacheCallerCancelDoesNotFailOthers(t *testing.T) {
 	t.Parallel()
 	d := &zdfake.Dir{Delay: 100 * time.Millisecond}
@@ -194,7 +196,11 @@ func TestCacheCallerCancelDoesNotFailOthers(t *testing.T) {
 		t.Error("canceled caller still waiting for the shared lookup")
 	}
 	if res := <-second; len(res.Records) != 1 {
-		t.Errorf("the other caller got %+v: the leader's cancellation leaked into the shared lookup", res)
+		t.Errorf("the other caller got %+v: the leader's cancellation leaked into its answer", res)
+	}
+	// The leader's lookup stopped with it; the other caller looked up again.
+	if n := d.Calls(); n != 2 {
+		t.Errorf("%d searches, want 2", n)
 	}
 }
 
