@@ -216,53 +216,67 @@ func (c *Client) Search(ctx context.Context, query string, opt SearchOptions) (S
 	if opt.Page > 1 {
 		q.Set("page", itoa(int64(opt.Page)))
 	}
-	var out struct {
-		Raw      []rawResult `json:"results"`
-		Count    int         `json:"count"`
-		NextPage *string     `json:"next_page"`
+	body, err := c.z.Get(ctx, "/search.json?"+q.Encode())
+	if err != nil {
+		return SearchResult{}, c.fail("search", err)
 	}
-	if err := c.getJSON(ctx, "search", "/search.json?"+q.Encode(), &out); err != nil {
-		return SearchResult{}, err
-	}
-	res := SearchResult{Count: out.Count, More: out.NextPage != nil && *out.NextPage != ""}
-	for _, r := range out.Raw {
-		switch r.kind {
-		case "user":
-			res.Users = append(res.Users, r.user)
-		case "ticket":
-			res.Tickets = append(res.Tickets, r.ticket.public())
-		case "organization":
-			res.Organizations = append(res.Organizations, r.org)
-		}
+	res, err := decodeSearch(body)
+	if err != nil {
+		return SearchResult{}, fmt.Errorf("zendesk search: %w", &syntaxError{what: "response", err: err})
 	}
 	return res, nil
 }
 
-// rawResult decodes one search result by its result_type.
-type rawResult struct {
-	kind   string
-	user   User
-	ticket ticketJSON
-	org    Organization
-}
-
-func (r *rawResult) UnmarshalJSON(b []byte) error {
-	var head struct {
-		Type string `json:"result_type"`
+// decodeSearch decodes a search response. Each result is decoded once as a
+// user, the result type CTI searches ask for, with its result_type; a
+// ticket or an organization is decoded again as such. (Reading
+// result_type first cost a third pass over every user, on the pop's path.)
+func decodeSearch(body []byte) (SearchResult, error) {
+	var out struct {
+		Raw      []json.RawMessage `json:"results"`
+		Count    int               `json:"count"`
+		NextPage *string           `json:"next_page"`
 	}
-	if err := json.Unmarshal(b, &head); err != nil {
-		return err
+	if err := json.Unmarshal(body, &out); err != nil {
+		return SearchResult{}, err
 	}
-	r.kind = head.Type
-	switch head.Type {
-	case "user":
-		return json.Unmarshal(b, &r.user)
-	case "ticket":
-		return json.Unmarshal(b, &r.ticket)
-	case "organization":
-		return json.Unmarshal(b, &r.org)
+	res := SearchResult{Count: out.Count, More: out.NextPage != nil && *out.NextPage != ""}
+	for _, b := range out.Raw {
+		var hit struct {
+			Type string `json:"result_type"`
+			User
+		}
+		if err := json.Unmarshal(b, &hit); err != nil {
+			// Not a user's shape: find the type alone.
+			var head struct {
+				Type string `json:"result_type"`
+			}
+			if herr := json.Unmarshal(b, &head); herr != nil {
+				return SearchResult{}, herr
+			}
+			if head.Type == "user" {
+				return SearchResult{}, err
+			}
+			hit.Type, hit.User = head.Type, User{}
+		}
+		switch hit.Type {
+		case "user":
+			res.Users = append(res.Users, hit.User)
+		case "ticket":
+			var t ticketJSON
+			if err := json.Unmarshal(b, &t); err != nil {
+				return SearchResult{}, err
+			}
+			res.Tickets = append(res.Tickets, t.public())
+		case "organization":
+			var o Organization
+			if err := json.Unmarshal(b, &o); err != nil {
+				return SearchResult{}, err
+			}
+			res.Organizations = append(res.Organizations, o)
+		}
 	}
-	return nil
+	return res, nil
 }
 
 // UserRecord is the cti.Record of a user.
