@@ -120,11 +120,12 @@ type flight struct {
 // lookup on a fresh goroutine grew its stack on every pop: ~50 µs on the
 // pop's path); the others wait for it. Each caller gets its own copy of
 // the records. A waiting caller whose ctx is done stops waiting at once
-// (with ctx.Err()). When the leading caller's ctx is done, its lookup
-// stops, and the callers still waiting start another lookup. A lookup is
-// bounded by LookupTimeout. The cache assumes next's result depends only on the key
-// (by default the identity): a matcher that also reads Query.Conversation
-// needs its own Key. Safe for concurrent use.
+// (with ctx.Err()). When the leading caller's ctx is done (or next
+// panics), its lookup stops, and the callers still waiting start another
+// lookup. A lookup is bounded by LookupTimeout. The cache assumes next's
+// result depends only on the key (by default the identity): a matcher
+// that also reads Query.Conversation needs its own Key. Safe for
+// concurrent use.
 func NewCache(next cti.Matcher, o CacheOptions) *Cached {
 	o.defaults()
 	return &Cached{next: next, o: o, m: map[string]cacheEntry{}, flights: map[string]*flight{}}
@@ -201,11 +202,20 @@ func (c *Cached) Match(ctx context.Context, q cti.Query) (cti.Result, error) {
 }
 
 // lead runs the lookup of flight f for the callers of key.
-func (c *Cached) lead(ctx context.Context, key string, q cti.Query, f *flight) (cti.Result, error) {
+func (c *Cached) lead(ctx context.Context, key string, q cti.Query, f *flight) (res cti.Result, err error) {
+	ended := false
+	defer func() {
+		if !ended { // next panicked: the waiting callers look up again
+			f.abandoned = true
+		}
+		c.mu.Lock()
+		delete(c.flights, key)
+		c.mu.Unlock()
+		close(f.done)
+	}()
 	// A lookup that ended between this call's cache miss and now has
 	// filled the cache: no second search.
 	res, ok := c.get(key, q)
-	var err error
 	if !ok {
 		c.lookups.Add(1)
 		lctx, cancel := context.WithTimeout(ctx, c.o.LookupTimeout)
@@ -219,10 +229,7 @@ func (c *Cached) lead(ctx context.Context, key string, q cti.Query, f *flight) (
 		}
 	}
 	f.res, f.err, f.abandoned = res, err, err != nil && ctx.Err() != nil
-	c.mu.Lock()
-	delete(c.flights, key)
-	c.mu.Unlock()
-	close(f.done)
+	ended = true
 	if err != nil {
 		if f.abandoned {
 			return cti.Result{}, ctx.Err()

@@ -237,3 +237,30 @@ func TestCacheBypassEmptyKey(t *testing.T) {
 		t.Errorf("empty key: %d lookups, want 2 (bypass)", calls.Load())
 	}
 }
+
+// A lookup that panics does not leave its key waiting for it forever.
+func TestCacheLookupPanicDoesNotWedgeTheKey(t *testing.T) {
+	t.Parallel()
+	var calls atomic.Int32
+	m := cti.MatcherFunc(func(ctx context.Context, q cti.Query) (cti.Result, error) {
+		if calls.Add(1) == 1 {
+			panic("matcher bug")
+		}
+		return cti.Result{Records: []cti.Record{{Kind: cti.KindUser, ID: 1}}}, nil
+	})
+	c := match.NewCache(m, match.CacheOptions{})
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Error("the panic did not reach the caller")
+			}
+		}()
+		_, _ = c.Match(context.Background(), query("+14155551212"))
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	res, err := c.Match(ctx, query("+14155551212"))
+	if err != nil || len(res.Records) != 1 {
+		t.Fatalf("after a panicked lookup: %+v, %v", res, err)
+	}
+}
