@@ -43,10 +43,14 @@ func (s *sleeper) sleep(d time.Duration) {
 		time.Sleep(d)
 		return
 	}
-	// The read returns the expiration count once the timer has fired;
-	// an error (the file closed) ends the wait early, and the caller
-	// loops until its deadline.
-	_, _ = s.f.Read(s.buf[:])
+	// The read returns the expiration count once the timer has fired.
+	if _, err := s.f.Read(s.buf[:]); err != nil {
+		// Not expected from a timerfd; rather than fail again at once on
+		// every call, sleep the plain way from now on.
+		s.close()
+		s.f = nil
+		time.Sleep(d)
+	}
 }
 
 func (s *sleeper) close() {
