@@ -9,8 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/sync/singleflight"
-
 	"github.com/cxplay/ctikit/cti"
 )
 
@@ -53,10 +51,10 @@ type Popper struct {
 	describe func(req cti.PopRequest) string
 	now      func() time.Time
 
-	sf    singleflight.Group
-	mu    sync.Mutex
-	users map[string]memo // identity key → created user
-	tix   map[string]memo // conversation id → created ticket
+	mu      sync.Mutex
+	users   map[string]memo       // identity key → created user
+	tix     map[string]memo       // conversation id → created ticket
+	flights map[string]*popFlight // creations in progress, by key
 	// sweep: the size at which each map is next swept of expired entries.
 	sweepUsers, sweepTix int
 }
@@ -64,6 +62,13 @@ type Popper struct {
 type memo struct {
 	rec   cti.Record
 	until time.Time
+}
+
+// popFlight is one creation in progress, shared by concurrent pops.
+type popFlight struct {
+	done chan struct{} // closed when val and err are set
+	val  any
+	err  error
 }
 
 // PopperOption configures a Popper.
@@ -105,7 +110,7 @@ func NewPopper(c *Client, opts ...PopperOption) (*Popper, error) {
 		return nil, errors.New("zendesk: NewPopper: nil client")
 	}
 	p := &Popper{z: c, ttl: 30 * time.Minute, describe: DefaultDescription, now: time.Now,
-		users: map[string]memo{}, tix: map[string]memo{}}
+		users: map[string]memo{}, tix: map[string]memo{}, flights: map[string]*popFlight{}}
 	for _, o := range opts {
 		if err := o(p); err != nil {
 			return nil, err
@@ -296,22 +301,45 @@ func (p *Popper) ticket(ctx context.Context, req cti.PopRequest, requesterID int
 	return o.rec, o.created, o.displayed, nil
 }
 
-// shared runs f once for concurrent callers with the same key, detached
-// from any one caller's cancellation (bounded by lookupTimeout) so that
-// what it creates is remembered even when the first caller gave up; each
-// caller returns when its own ctx is done.
+// shared runs f once for concurrent callers with the same key. The first
+// caller runs it on its own goroutine (on a fresh one, as singleflight's
+// DoChan ran it, the stack grew through the HTTP client on the pop's
+// path), detached from that caller's cancellation and bounded by
+// lookupTimeout: a creation once sent is seen through, so that what it
+// creates is remembered, and that caller returns when it is done. The
+// others wait for it, each until its own ctx is done.
 func (p *Popper) shared(ctx context.Context, key string, f func(context.Context) (any, error)) (any, error) {
-	ch := p.sf.DoChan(key, func() (any, error) {
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), lookupTimeout)
-		defer cancel()
-		return f(sctx)
-	})
-	select {
-	case <-ctx.Done():
-		return nil, fmt.Errorf("zendesk pop: %w", ctx.Err())
-	case r := <-ch:
-		return r.Val, r.Err
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("zendesk pop: %w", err)
 	}
+	p.mu.Lock()
+	if fl, ok := p.flights[key]; ok {
+		p.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("zendesk pop: %w", ctx.Err())
+		case <-fl.done:
+			return fl.val, fl.err
+		}
+	}
+	fl := &popFlight{done: make(chan struct{})}
+	p.flights[key] = fl
+	p.mu.Unlock()
+	ended := false
+	defer func() {
+		if !ended { // f panicked
+			fl.err = errors.New("zendesk pop: the creation shared with this pop failed")
+		}
+		p.mu.Lock()
+		delete(p.flights, key)
+		p.mu.Unlock()
+		close(fl.done)
+	}()
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), lookupTimeout)
+	defer cancel()
+	fl.val, fl.err = f(sctx)
+	ended = true
+	return fl.val, fl.err
 }
 
 func (p *Popper) recall(m map[string]memo, keys []string) (cti.Record, bool) {

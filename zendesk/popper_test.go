@@ -258,3 +258,52 @@ func TestPopperCreateBadRequests(t *testing.T) {
 		t.Fatalf("no conversation: %v", err)
 	}
 }
+
+// A creation once sent is seen through when the pop that started it gives
+// up, and remembered: the pop that leads it returns what it created (the
+// user) with its ctx's error, and starts nothing more (the ticket); a pop
+// waiting for it returns when its own ctx is done; a later pop for the
+// conversation reuses the user and creates the ticket.
+func TestPopperCreationOutlivesItsCaller(t *testing.T) {
+	t.Parallel()
+	srv, c := env(t, []zendesktest.Option{zendesktest.WithLatency(150 * time.Millisecond)})
+	p, _ := zendesk.NewPopper(c)
+	conv := voiceConv("conv-late", "+15550004444")
+	lead, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
+	defer cancel()
+	first := make(chan cti.PopResult, 1)
+	go func() {
+		res, err := p.Pop(lead, createReq(conv, true, true, true))
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("leading pop: %v, want its deadline", err)
+		}
+		first <- res
+	}()
+	time.Sleep(10 * time.Millisecond)
+	wait, cancelWait := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancelWait()
+	start := time.Now()
+	if _, err := p.Pop(wait, createReq(conv, true, true, true)); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("waiting pop: %v, want its deadline", err)
+	}
+	if d := time.Since(start); d > 120*time.Millisecond {
+		t.Errorf("the waiting pop returned after %v, not at its deadline", d)
+	}
+	res := <-first
+	if len(res.Created) != 1 || res.Created[0].Kind != cti.KindUser || res.Shown != nil {
+		t.Fatalf("leading pop: %+v", res)
+	}
+	again, err := p.Pop(context.Background(), createReq(conv, true, true, true))
+	if err != nil || len(again.Created) != 1 || again.Created[0].Kind != cti.KindTicket || again.Shown == nil {
+		t.Fatalf("later pop: %+v, %v", again, err)
+	}
+	if tk, _ := srv.Ticket(again.Shown.ID); tk.RequesterID != res.Created[0].ID {
+		t.Errorf("the ticket's requester is %d, not the user the first pop created", tk.RequesterID)
+	}
+	if n := len(srv.RequestsTo("POST", "/channels/voice/tickets")); n != 1 {
+		t.Errorf("%d voice tickets created, want 1", n)
+	}
+	if n := len(srv.RequestsTo("POST", "/users")); n != 1 {
+		t.Errorf("%d users created, want 1", n)
+	}
+}
