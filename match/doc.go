@@ -52,8 +52,8 @@
 //
 // A Middleware is func(cti.Matcher) cti.Matcher; Chain(a, b)(m) is
 // a(b(m)), the first one outermost. Cache remembers results (and "no
-// match", briefly) and collapses concurrent identical lookups with
-// singleflight; First falls back from one matcher to the next; Timeout and
+// match", briefly) and collapses concurrent identical lookups into one,
+// run by the first caller; First falls back from one matcher to the next; Timeout and
 // Log do what they say.
 //
 // # Testing a matcher
