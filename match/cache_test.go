@@ -180,7 +180,9 @@ func TestCacheCallerCancelDoesNotFailOthers(t *testing.T) {
 		_, err := c.Match(ctx, query("+14155551212"))
 		first <- err
 	}()
-	time.Sleep(20 * time.Millisecond) // the first caller leads the lookup
+	for d.Calls() == 0 { // the first caller leads the lookup
+		time.Sleep(time.Millisecond)
+	}
 	second := make(chan cti.Result, 1)
 	go func() {
 		res, _ := c.Match(context.Background(), query("+14155551212"))
