@@ -44,9 +44,10 @@
 // (v2.routing.queues.{id}.conversations, v2.users.{id}.conversations) and
 // delivers a cti.Conversation for every update:
 //
+//	norm, err := match.NewNormalizer("US") // shared with match.NewZendesk
 //	src, err := genesys.NewSource(client,
 //		genesys.WithSubscribe(rules.Subscribe), // or WithQueues / WithUsers
-//		genesys.WithPhoneNormalizer(match.E164), // default: DefaultPhone
+//		genesys.WithPhoneNormalizer(norm.Normalize), // default: DefaultPhone
 //		genesys.WithLogger(log))
 //	eng, err := cti.NewEngine(src, rules, ...) // src is also the Enricher
 //	err = eng.Run(ctx)

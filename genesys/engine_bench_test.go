@@ -312,7 +312,8 @@ func BenchmarkStream(b *testing.B) {
 // conversation (alerting, then connected; popped) when the snapshots come
 // from the real decoder: 10,000 conversations of every media and
 // messaging channel, delivered through the Source frame path (the
-// source's tracking, dedupe window and phone memo are counted too).
+// source's tracking, dedupe window and the phone normalizer's memory are
+// counted too).
 // heapB/conv is the growth of heap in use (spans) after two GCs (the
 // second empties the sync.Pool victim caches the frame generation left,
 // which a single GC leaves in the baseline and then frees during the

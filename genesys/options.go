@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/cxplay/ctikit/cti"
@@ -81,47 +80,20 @@ func WithDecoder(d *Decoder) Option {
 
 // WithPhoneNormalizer sets the function that turns a customer's phone
 // address into Customer.Phone (default DefaultPhone); plug a
-// libphonenumber E.164 normalizer here. f must be pure: the source
-// remembers its answers for the last few thousand addresses, since every
-// update of a conversation carries the same ones (libphonenumber parsing
-// costs more than decoding the frame).
+// libphonenumber E.164 normalizer here, such as the Normalize method of a
+// match.Normalizer shared with the matcher. f is called for every update,
+// and every update of a conversation carries the same addresses, while
+// libphonenumber parsing costs more than decoding the frame: f should
+// remember its answers, as match.NewNormalizer's does.
 func WithPhoneNormalizer(f func(string) string) Option {
 	return func(s *Source) error {
 		if f == nil {
 			return errors.New("genesys: WithPhoneNormalizer(nil)")
 		}
 		d := *s.dec
-		d.Phone = memoPhone(f, phoneMemo)
+		d.Phone = f
 		s.dec = &d
 		return nil
-	}
-}
-
-// phoneMemo bounds the phone normalizer's memory (addresses).
-const phoneMemo = 4096
-
-// memoPhone remembers f's answers for up to n inputs; when full it starts
-// over (a cheap bound: the live conversations' numbers come back at once).
-func memoPhone(f func(string) string, n int) func(string) string {
-	var (
-		mu sync.Mutex
-		m  = make(map[string]string, 64)
-	)
-	return func(in string) string {
-		mu.Lock()
-		out, ok := m[in]
-		mu.Unlock()
-		if ok {
-			return out
-		}
-		out = f(in)
-		mu.Lock()
-		if len(m) >= n {
-			clear(m)
-		}
-		m[in] = out
-		mu.Unlock()
-		return out
 	}
 }
 
