@@ -372,13 +372,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	held := httptest.NewRecorder()
 	rec.Principal = s.process(held, r, route, body, fault)
 	if latency > 0 {
-		switch err := s.line.wait(r.Context(), rec.At.Add(latency)); {
-		case errors.Is(err, errClosed):
-			rw.status = 503
-			http.Error(rw, "emulator closed", http.StatusServiceUnavailable)
-			return
-		case err != nil:
-			rw.status = 499
+		if err := s.line.wait(r.Context(), rec.At.Add(latency)); err != nil {
+			aborted(rw, errors.Is(err, errClosed))
 			return
 		}
 	}
@@ -401,13 +396,23 @@ func (s *Server) sleep(rw *recorder, r *http.Request, d time.Duration) bool {
 	case <-t.C:
 		return true
 	case <-r.Context().Done():
-		rw.status = 499
-		return false
+		aborted(rw, false)
 	case <-s.closed:
-		rw.status = 503
-		http.Error(rw, "emulator closed", http.StatusServiceUnavailable)
-		return false
+		aborted(rw, true)
 	}
+	return false
+}
+
+// aborted records a held request that ended early: 503 with an answer
+// when the emulator closed, else 499 (the client went away; nothing to
+// answer).
+func aborted(rw *recorder, closed bool) {
+	if !closed {
+		rw.status = 499
+		return
+	}
+	rw.status = 503
+	http.Error(rw, "emulator closed", http.StatusServiceUnavailable)
 }
 
 // process answers a request (or its injected fault) into out and returns
