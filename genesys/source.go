@@ -32,9 +32,8 @@ import (
 // break: nothing it received is dropped), and a dropped socket is reopened
 // with jittered backoff. After any reconnect that may have lost updates,
 // and for the ids given to Resume, it re-fetches the conversations it was
-// tracking (GET
-// /api/v2/conversations/{id}), so an end or a wrap-up missed meanwhile is
-// not lost; and after a gap it looks up the conversations that had
+// tracking (GET /api/v2/conversations/{id}), so an end or a wrap-up
+// missed meanwhile is not lost; and after a gap it looks up the conversations that had
 // activity on its queues and users meanwhile (POST
 // /api/v2/analytics/conversations/details/query, at once and again after
 // AnalyticsLag) and fetches those it was not tracking, so a conversation
