@@ -512,8 +512,11 @@ func decodeConversation(b []byte, w *wireConversation) error {
 			l.conversation(w)
 		}
 	}
-	if l.err == nil && l.peek() != 0 {
-		l.syntax() // trailing data
+	if l.err == nil {
+		// Trailing data, a NUL byte included (peek's 0 also means the end).
+		if l.ws(); l.i < len(l.b) {
+			l.syntax()
+		}
 	}
 	return l.err
 }
