@@ -24,7 +24,8 @@ func sortedFrames(b *testing.B) ([]string, map[string][]byte) {
 }
 
 // BenchmarkDecode compares, per media, decoding a realistic notification
-// frame with ctikit's lean decoder into a cti.Conversation ("lean") and
+// frame with ctikit's lean decoder into a cti.Conversation ("lean"), with
+// encoding/json into the same lean structs ("stdlib", not mapped) and
 // into the SDK's own model, ConversationEventTopicConversation, as the
 // SDK's notification handler would ("sdk", which still has to be mapped).
 //
@@ -39,6 +40,15 @@ func BenchmarkDecode(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				if _, c, err := dec.Frame(frame, fixedTime); err != nil || c == nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run("stdlib/"+n, func(b *testing.B) {
+			b.SetBytes(int64(len(frame)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, id, err := genesys.StdlibFrame(frame); err != nil || id == "" {
 					b.Fatal(err)
 				}
 			}

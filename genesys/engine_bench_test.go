@@ -191,12 +191,15 @@ func benchSource(tb testing.TB, client *genesys.Client) *genesys.Source {
 
 // BenchmarkStream compares, per conversation update of a realistic stream
 // (every media, start to wrap-up, each update also arriving on the agent's
-// topic), four ways of consuming it:
+// topic), five ways of consuming it:
 //
 //   - sdk: decode the frame into the SDK's model
 //     (Conversationeventtopicconversation), as the SDK's notification
 //     handler does; duplicates are decoded too (the SDK has no dedupe);
 //   - lean: ctikit's decoder on the frame, once (duplicates not counted);
+//   - stdlib: encoding/json into the same lean structs, once: the
+//     issue's "plain lean decode" baseline (no mapping to a
+//     cti.Conversation, duplicates not counted);
 //   - source: the Source frame path (split, duplicate check, decode,
 //     phone normalization, tracking) into a no-op handler, duplicate
 //     included;
@@ -244,6 +247,15 @@ func BenchmarkStream(b *testing.B) {
 		b.ReportAllocs()
 		for i := range b.N {
 			if _, c, err := dec.Frame(ups[i%len(ups)].queue, fixedTime); err != nil || c == nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("stdlib", func(b *testing.B) {
+		b.SetBytes(bytesPer)
+		b.ReportAllocs()
+		for i := range b.N {
+			if _, id, err := genesys.StdlibFrame(ups[i%len(ups)].queue); err != nil || id == "" {
 				b.Fatal(err)
 			}
 		}

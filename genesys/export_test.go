@@ -53,6 +53,17 @@ func DecodeBoth(b []byte) (lean, std any, leanErr, stdErr error) {
 	return l, s, leanErr, stdErr
 }
 
+// StdlibFrame decodes a notification frame with encoding/json into the
+// lean structs: the issue's "plain lean decode" baseline for figure 3.
+func StdlibFrame(frame []byte) (topic, id string, err error) {
+	var env struct {
+		TopicName string           `json:"topicName"`
+		EventBody wireConversation `json:"eventBody"`
+	}
+	err = json.Unmarshal(frame, &env)
+	return env.TopicName, env.EventBody.ID, err
+}
+
 // LeanFieldNames are the JSON names of the lean structs' fields (for the
 // differential test, which skips inputs with case variants of them:
 // encoding/json matches keys case-insensitively, Genesys never varies them).
