@@ -83,7 +83,11 @@ func (r *runner) latency(ctx context.Context) error {
 				rd(pct(res.engine, 50)), rd(pct(res.engine, 99)), rd(pct(res.out, 50)), rd(pct(res.out, 99)), rd(pct(res.back, 50)), rd(pct(res.back, 99)))
 			slices.SortFunc(res.splits, func(a, b callSplit) int { return cmp.Compare(b.lat, a.lat) })
 			for _, c := range res.splits[:min(3, len(res.splits))] {
-				fmt.Fprintf(&detail, "    slow: %s\n", c.desc)
+				fmt.Fprintf(&detail, "    slow: %s%s\n", c.desc, probe.mark(c.w))
+			}
+			quiet := slices.DeleteFunc(slices.Clone(res.splits), func(c callSplit) bool { return probe.during(c.w.from, c.w.to) != seenQuiet })
+			for _, c := range quiet[:min(3, len(quiet))] {
+				fmt.Fprintf(&detail, "    slow, machine quiet: %s\n", c.desc)
 			}
 		}
 		if res.missing > 0 {
@@ -92,7 +96,27 @@ func (r *runner) latency(ctx context.Context) error {
 	}
 	tw.Flush()
 	_, _ = detail.WriteTo(r.out)
-	fmt.Fprintf(r.out, "  machine probe (a separate process, during the run): %s\n\n", probe)
+	fmt.Fprintf(r.out, "  machine probe (a separate process, during the run): %s\n", probe.summary)
+	if probe.ran {
+		fmt.Fprintf(r.out, "  above the floor, by what the probe saw during the pop (a wake-up over %v late: by itself, a machine stall; waiting behind this machine's own threads, CPUs busy):\n", probeLate)
+		for i, s := range sts {
+			floor := time.Duration(s.floorRTs) * r.c.latency
+			var by [3][]time.Duration
+			for _, w := range res[i].windows {
+				k := probe.during(w.from, w.to)
+				by[k] = append(by[k], w.to.Sub(w.from)-floor)
+			}
+			fmt.Fprintf(r.out, "    %s:", s.name)
+			for k, ds := range by {
+				sep := ","
+				if k == len(by)-1 {
+					sep = "\n"
+				}
+				fmt.Fprintf(r.out, " %s %d, p50 %v, p99 %v%s", probeSeen(k), len(ds), rd(pct(ds, 50)), rd(pct(ds, 99)), sep)
+			}
+		}
+	}
+	fmt.Fprintln(r.out)
 	return nil
 }
 
@@ -126,14 +150,20 @@ type latencyResult struct {
 	out                  []time.Duration // sent → arrived at the emulator (client transport, loopback, server)
 	back                 []time.Duration // answered → response read by the client
 	splits               []callSplit     // each call's split, for -split
+	windows              []window        // each call's ring read → display arrived
 	minFlight, maxFlight int
 	missing              int
 }
+
+// window is when a measured pop ran: from its ring update's read to its
+// display request's arrival.
+type window struct{ from, to time.Time }
 
 // callSplit is one measured call's latency and its split, as printed.
 type callSplit struct {
 	lat  time.Duration
 	desc string
+	w    window
 }
 
 var (
@@ -230,6 +260,7 @@ func (r *runner) attribute(w *world, sts []strategy, calls []*call, kind []int, 
 		}
 		emu := held - time.Duration(di)*d
 		res.lat = append(res.lat, total)
+		res.windows = append(res.windows, window{p.received, hops[di].q.arrived})
 		res.emu = append(res.emu, emu)
 		res.own = append(res.own, total-floor-emu)
 		res.pre = append(res.pre, hops[0].q.arrived.Sub(p.received))
@@ -249,7 +280,7 @@ func (r *runner) attribute(w *world, sts []strategy, calls []*call, kind []int, 
 		res.out = append(res.out, out)
 		res.back = append(res.back, back)
 		res.splits = append(res.splits, callSplit{total, fmt.Sprintf("%v: own %v = engine %v + out %v + back %v (emulator +%v, %d hops)",
-			rd(total), rd(total-floor-emu), rd(eng), rd(out), rd(back), rd(emu), di+1)})
+			rd(total), rd(total-floor-emu), rd(eng), rd(out), rd(back), rd(emu), di+1), res.windows[len(res.windows)-1]})
 	}
 }
 
