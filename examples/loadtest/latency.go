@@ -85,9 +85,13 @@ func (r *runner) latency(ctx context.Context) error {
 			for _, c := range res.splits[:min(3, len(res.splits))] {
 				fmt.Fprintf(&detail, "    slow: %s%s\n", c.desc, probe.mark(c.w))
 			}
-			quiet := slices.DeleteFunc(slices.Clone(res.splits), func(c callSplit) bool { return probe.during(c.w.from, c.w.to) != seenQuiet })
-			for _, c := range quiet[:min(3, len(quiet))] {
-				fmt.Fprintf(&detail, "    slow, machine quiet: %s\n", c.desc)
+			if probe.ran { // and the slowest of the quiet ones not shown yet
+				quiet := slices.DeleteFunc(slices.Clone(res.splits[min(3, len(res.splits)):]), func(c callSplit) bool {
+					return probe.during(c.w.from, c.w.to) != seenQuiet
+				})
+				for _, c := range quiet[:min(3, len(quiet))] {
+					fmt.Fprintf(&detail, "    slow: %s%s\n", c.desc, probe.mark(c.w))
+				}
 			}
 		}
 		if res.missing > 0 {
