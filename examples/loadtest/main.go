@@ -62,6 +62,7 @@ type config struct {
 	// only, when set, limits figure 1 to these strategies (comma list).
 	only       string
 	cpuprofile string
+	memprofile string
 	trace      string
 	ivr        time.Duration
 }
@@ -85,6 +86,7 @@ func main() {
 	flag.DurationVar(&c.gap, "gap", 10*time.Millisecond, "calls: time between two calls of a wave")
 	flag.StringVar(&c.only, "strategies", "", "calls: only these strategies (comma list of user, ticket:latest_open, ticket:new, nomatch create); default all")
 	flag.StringVar(&c.cpuprofile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
+	flag.StringVar(&c.memprofile, "memprofile", "", "write an allocation profile of the whole run to this file (go tool pprof -sample_index=alloc_space)")
 	flag.StringVar(&c.trace, "trace", "", "write an execution trace of the whole run to this file")
 	flag.BoolVar(&c.verbose, "v", false, "log the engine at debug level to stderr")
 	probe := flag.Bool("probe", false, "internal: run as the machine probe (see probe.go)")
@@ -127,6 +129,25 @@ func main() {
 		fmt.Fprintln(os.Stderr, "loadtest:", err)
 		os.Exit(1)
 	}
+	if c.memprofile != "" {
+		if err := writeAllocs(c.memprofile); err != nil {
+			fmt.Fprintln(os.Stderr, "loadtest:", err)
+			os.Exit(1)
+		}
+	}
+}
+
+// writeAllocs writes the allocation profile of the run so far.
+func writeAllocs(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 func run(ctx context.Context, c config, out io.Writer) error {
