@@ -1,9 +1,12 @@
 package genesys_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -315,5 +318,83 @@ func TestChannelSplit(t *testing.T) {
 	_, err := genesys.NewSource(e.client, genesys.WithChannelLimits(1, 3), genesys.WithQueues(gt.QueueSupport, gt.QueueSales, gt.QueueBilling))
 	if !errors.Is(err, cti.ErrInvalid) {
 		t.Errorf("NewSource with 3 topics on 1-topic channels, max 3 = %v, want a config error", err)
+	}
+}
+
+// keeper keeps every delivered snapshot as delivered (no copy) and its
+// JSON at delivery.
+type keeper struct {
+	mu    sync.Mutex
+	snaps []*cti.Conversation
+	at    [][]byte
+}
+
+func (k *keeper) HandleConversation(_ context.Context, c *cti.Conversation) error {
+	b, err := json.Marshal(c)
+	if err != nil {
+		return err
+	}
+	k.mu.Lock()
+	k.snaps, k.at = append(k.snaps, c), append(k.at, b)
+	k.mu.Unlock()
+	return nil
+}
+
+func (k *keeper) len() int {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return len(k.snaps)
+}
+
+// TestSnapshotsOutliveTheFrameBuffer: the socket reader reads every frame
+// into one reused buffer, so nothing delivered may point into it. Frames
+// of every media (different lengths, escapes, non-ASCII text) go through
+// the same socket; each snapshot, kept as delivered, must still read as
+// it did when delivered once the later frames have overwritten the
+// buffer.
+func TestSnapshotsOutliveTheFrameBuffer(t *testing.T) {
+	e := newEnv(t)
+	src := newSource(t, e, genesys.WithQueues(gt.QueueSupport))
+	k := &keeper{}
+	stop := run(t, src, k)
+	var topics []string
+	for _, tp := range src.Topics() {
+		topics = append(topics, tp)
+	}
+	waitReady(t, e, src, topics...)
+	specs := []gt.Spec{
+		{Media: gt.MediaVoice, From: "+14155550100", Name: "Pat \"Quoted\" Doe"},
+		{Media: gt.MediaEmail, From: "Jo.Ray@Example.org", Name: "Jo Ray", Subject: "Invoice\tlate", Body: "Where is it?\n"},
+		{Media: gt.MediaMessage, MessageType: "line", From: "U4af4980629", Name: "ライン", Body: "こんにちは"},
+		{Media: gt.MediaMessage, MessageType: "whatsapp", From: "+33612345678", Name: "Léa", Body: "bonjour"},
+		{Media: gt.MediaCallback, From: "+14155550101", Name: "Sam Roe"},
+	}
+	for _, sp := range specs {
+		sp.Queue = gt.QueueSupport
+		sp.Attributes = map[string]string{"ivr.reason": sp.Name + " / " + sp.From}
+		c := e.srv.Start(sp)
+		leg := c.Alert(gt.AgentAlice)
+		c.Connect(leg)
+		c.Disconnect(leg)
+		c.Wrapup(leg, gt.CodeResolved, "notes for "+sp.Name, "tag")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for k.len() < 5*len(specs) && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if k.len() < 5*len(specs) {
+		t.Fatalf("%d snapshots delivered, want at least %d", k.len(), 5*len(specs))
+	}
+	for i, c := range k.snaps {
+		now, err := json.Marshal(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(now, k.at[i]) {
+			t.Fatalf("snapshot %d changed after delivery:\nthen %s\nnow  %s", i, k.at[i], now)
+		}
 	}
 }
