@@ -170,6 +170,18 @@ type AliveStore interface {
 	LastAlive(ctx context.Context) (time.Time, error)
 }
 
+// JobSaver is an optional interface of a Store whose records and jobs
+// share transactions. SaveConversationWithJobs saves rec and puts jobs in
+// one atomic write (Put's semantics for each job). The engine uses it when
+// a leg is done: its record then says the leg is queued exactly when its
+// job is in the outbox, also across a crash (with a Put and a save one
+// after the other, a crash between them left a job the record did not
+// know of, and the leg was queued again after the restart), and a
+// wrap-up costs one commit instead of two.
+type JobSaver interface {
+	SaveConversationWithJobs(ctx context.Context, rec *ConvRecord, jobs []*SyncJob) error
+}
+
 // Store is a StateStore and an Outbox, as one durable backend provides them.
 type Store interface {
 	StateStore
@@ -191,6 +203,7 @@ type MemoryStore struct {
 
 var (
 	_ Store           = (*MemoryStore)(nil)
+	_ JobSaver        = (*MemoryStore)(nil)
 	_ AliveStore      = (*MemoryStore)(nil)
 	_ OutboxInspector = (*MemoryStore)(nil)
 )
@@ -224,10 +237,22 @@ func (s *MemoryStore) LoadConversation(_ context.Context, id string) (*ConvRecor
 var encBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
 
 // SaveConversation implements StateStore.
-func (s *MemoryStore) SaveConversation(_ context.Context, rec *ConvRecord) error {
+func (s *MemoryStore) SaveConversation(ctx context.Context, rec *ConvRecord) error {
+	return s.SaveConversationWithJobs(ctx, rec, nil)
+}
+
+// SaveConversationWithJobs implements JobSaver.
+func (s *MemoryStore) SaveConversationWithJobs(_ context.Context, rec *ConvRecord, jobs []*SyncJob) error {
 	scratch := encBufs.Get().(*[]byte)
 	enc := appendRecord((*scratch)[:0], rec)
-	s.mu.Lock()
+	var cs []*SyncJob
+	if len(jobs) > 0 {
+		cs = make([]*SyncJob, len(jobs))
+		for i, j := range jobs {
+			cs[i] = j.Clone()
+		}
+	}
+	s.mu.Lock() // one lock over both: no reader sees the record without its jobs
 	if s.convs == nil {
 		s.convs = map[string]storedConv{}
 	}
@@ -241,6 +266,12 @@ func (s *MemoryStore) SaveConversation(_ context.Context, rec *ConvRecord) error
 		b = slices.Clone(enc)
 	}
 	s.convs[rec.ID] = storedConv{done: rec.Done, updated: rec.UpdatedAt.UnixNano(), b: b}
+	if len(cs) > 0 && s.jobs == nil {
+		s.jobs = map[string]*SyncJob{}
+	}
+	for _, c := range cs {
+		s.jobs[c.Key] = c
+	}
 	s.mu.Unlock()
 	if cap(enc) <= 64<<10 {
 		*scratch = enc[:0]

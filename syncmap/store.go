@@ -358,19 +358,54 @@ func stamp(t time.Time) uint64 {
 
 // Put implements cti.Outbox.
 func (s *Store) Put(ctx context.Context, job *cti.SyncJob) error {
+	put, err := putJob(job)
+	if err != nil {
+		return err
+	}
+	return wrap("put job", s.update(ctx, put))
+}
+
+// SaveConversationWithJobs implements cti.JobSaver: the record and the
+// jobs in one transaction (one commit, and all or nothing).
+func (s *Store) SaveConversationWithJobs(ctx context.Context, rec *cti.ConvRecord, jobs []*cti.SyncJob) error {
+	if rec == nil || rec.ID == "" {
+		return fmt.Errorf("syncmap: %w: conversation record without an id", cti.ErrInvalid)
+	}
+	b, err := json.Marshal(rec)
+	if err != nil {
+		return fmt.Errorf("syncmap: save conversation %s: %w", rec.ID, err)
+	}
+	puts := make([]func(*bolt.Tx) error, len(jobs))
+	for i, j := range jobs {
+		if puts[i], err = putJob(j); err != nil {
+			return err
+		}
+	}
+	return wrap("save conversation with jobs", s.update(ctx, func(tx *bolt.Tx) error {
+		for _, put := range puts {
+			if err := put(tx); err != nil {
+				return err
+			}
+		}
+		return tx.Bucket(bucketConvs).Put([]byte(rec.ID), b)
+	}))
+}
+
+// putJob checks and encodes job and returns the write that puts it.
+func putJob(job *cti.SyncJob) (func(*bolt.Tx) error, error) {
 	if job == nil || job.Key == "" {
-		return fmt.Errorf("syncmap: %w: sync job without a key", cti.ErrInvalid)
+		return nil, fmt.Errorf("syncmap: %w: sync job without a key", cti.ErrInvalid)
 	}
 	b, err := json.Marshal(job)
 	if err != nil {
-		return fmt.Errorf("syncmap: put job %s: %w", job.Key, err)
+		return nil, fmt.Errorf("syncmap: put job %s: %w", job.Key, err)
 	}
 	key := []byte(job.Key)
-	return wrap("put job", s.update(ctx, func(tx *bolt.Tx) error {
+	sk := schedKey(job)
+	return func(tx *bolt.Tx) error {
 		if err := unschedule(tx, key); err != nil {
 			return err
 		}
-		sk := schedKey(job)
 		if err := tx.Bucket(bucketSched).Put(sk, nil); err != nil {
 			return err
 		}
@@ -378,7 +413,7 @@ func (s *Store) Put(ctx context.Context, job *cti.SyncJob) error {
 			return err
 		}
 		return tx.Bucket(bucketJobs).Put(key, b)
-	}))
+	}, nil
 }
 
 // unschedule removes key from the pending jobs (job, schedule, index).

@@ -28,6 +28,40 @@ func TestStoreConformance(t *testing.T) {
 	ctitest.TestStore(t, func(t *testing.T) cti.Store { return openStore(t, t.TempDir()) })
 }
 
+// TestStoreSaveWithJobsAllOrNothing: a record saved with its jobs is
+// written with all of them or not at all, and survives a reopen.
+func TestStoreSaveWithJobsAllOrNothing(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s := openStore(t, dir)
+	rec := &cti.ConvRecord{ID: "c1", UpdatedAt: time.Now(), Done: true}
+	good := &cti.SyncJob{Key: "c1/l1", ConversationID: "c1", LegID: "l1", Rule: "r", EnqueuedAt: time.Now()}
+	bad := &cti.SyncJob{ConversationID: "c1", LegID: "l2"} // no key
+	if err := s.SaveConversationWithJobs(ctx, rec, []*cti.SyncJob{good, bad}); !errors.Is(err, cti.ErrInvalid) {
+		t.Fatalf("SaveConversationWithJobs with a keyless job = %v, want ErrInvalid", err)
+	}
+	if _, err := s.LoadConversation(ctx, "c1"); !errors.Is(err, cti.ErrNotFound) {
+		t.Fatalf("the record was saved without its jobs: Load = %v", err)
+	}
+	if st, err := s.Stats(ctx); err != nil || st.Pending != 0 {
+		t.Fatalf("the good job was put without the record: %+v %v", st, err)
+	}
+	if err := s.SaveConversationWithJobs(ctx, rec, []*cti.SyncJob{good}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openStore(t, dir)
+	if got, err := s.LoadConversation(ctx, "c1"); err != nil || !got.Done {
+		t.Fatalf("after reopen: Load = %+v, %v", got, err)
+	}
+	due, _, err := s.Due(ctx, time.Now().Add(time.Minute), 10)
+	if err != nil || len(due) != 1 || due[0].Key != "c1/l1" {
+		t.Fatalf("after reopen: Due = %v, %v", due, err)
+	}
+}
+
 func TestStoreSurvivesReopen(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()

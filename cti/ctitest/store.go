@@ -92,6 +92,48 @@ func TestStore(t *testing.T, newStore func(t *testing.T) cti.Store) {
 		}
 	})
 
+	t.Run("SaveWithJobs", func(t *testing.T) {
+		s := newStore(t)
+		js, ok := s.(cti.JobSaver)
+		if !ok {
+			t.Skip("not a cti.JobSaver")
+		}
+		job := func(key string) *cti.SyncJob {
+			return &cti.SyncJob{Key: key, ConversationID: "c1", LegID: key, Rule: "r", EnqueuedAt: t0,
+				Conversation: &cti.Conversation{ID: "c1", Attributes: map[string]string{"a": key}}}
+		}
+		// A job that replaces one already pending, and a new one.
+		old := job("l1")
+		old.Attempts = 2
+		must(t, s.Put(ctx, old))
+		rec := &cti.ConvRecord{ID: "c1", UpdatedAt: t0, Done: true, Legs: map[string]*cti.LegRecord{
+			"l1": {Phase: cti.PhaseDone, Queued: true}, "l2": {Phase: cti.PhaseDone, Queued: true}}}
+		jobs := []*cti.SyncJob{job("l1"), job("l2")}
+		must(t, js.SaveConversationWithJobs(ctx, rec, jobs))
+		jobs[0].Conversation.Attributes["a"] = "changed" // the store must have copied
+		rec.Legs["l2"].Queued = false
+		got, err := s.LoadConversation(ctx, "c1")
+		must(t, err)
+		if !got.Done || got.Legs["l1"] == nil || !got.Legs["l2"].Queued {
+			t.Fatalf("Load = %+v, want the record as saved", got)
+		}
+		due, _, err := s.Due(ctx, t0.Add(time.Minute), 10)
+		must(t, err)
+		if len(due) != 2 || due[0].Key == due[1].Key {
+			t.Fatalf("Due = %v, want l1 and l2", keys(due))
+		}
+		for _, j := range due {
+			if j.Attempts != 0 || j.Conversation == nil || j.Conversation.Attributes["a"] != j.Key {
+				t.Fatalf("Due has %+v, want the job as saved (replacing the pending one)", j)
+			}
+		}
+		// With no jobs it is a save.
+		must(t, js.SaveConversationWithJobs(ctx, &cti.ConvRecord{ID: "c2", UpdatedAt: t0}, nil))
+		if _, err := s.LoadConversation(ctx, "c2"); err != nil {
+			t.Fatalf("Load(c2) = %v", err)
+		}
+	})
+
 	t.Run("OutboxOrderAndDeadlines", func(t *testing.T) {
 		s := newStore(t)
 		job := func(key string, enq, next time.Time) *cti.SyncJob {
