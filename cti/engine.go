@@ -40,6 +40,7 @@ type Engine struct {
 	enricher Enricher
 	state    StateStore
 	outbox   Outbox
+	jobSaver JobSaver // the state store, when it saves a record with its jobs atomically
 	log      *slog.Logger
 	hooks    []Hooks
 	timing   Timing
@@ -111,6 +112,9 @@ type conv struct {
 	// nil but while the record is saved (see save).
 	legs    []legSlot
 	timerAt int64 // Unix ns; 0 when none
+	// jobs are the sync jobs of legs done in this step, put with the
+	// record by the next save (JobSaver); kept until that succeeds.
+	jobs []pendingJob
 	// earlyRule is the rule identifyEarly identified with, in this run.
 	earlyRule *Rule
 
@@ -175,11 +179,32 @@ func (e *Engine) save(ctx context.Context, cv *conv) error {
 		m[l.id] = l.lr
 	}
 	cv.rec.Legs = m
-	err := e.state.SaveConversation(ctx, cv.rec)
+	var err error
+	if len(cv.jobs) > 0 {
+		jobs := make([]*SyncJob, len(cv.jobs))
+		for i, p := range cv.jobs {
+			jobs[i] = p.job
+		}
+		err = e.jobSaver.SaveConversationWithJobs(ctx, cv.rec, jobs)
+	} else {
+		err = e.state.SaveConversation(ctx, cv.rec)
+	}
 	cv.rec.Legs = nil
 	clear(m)
 	legMaps.Put(m)
+	if err == nil && len(cv.jobs) > 0 {
+		for _, p := range cv.jobs {
+			e.queued(cv.id, p.job, p.userID)
+		}
+		cv.jobs = nil
+	}
 	return err
+}
+
+// pendingJob is a leg's sync job waiting for the conversation's next save.
+type pendingJob struct {
+	job    *SyncJob
+	userID string
 }
 
 const (
@@ -290,6 +315,9 @@ func NewEngine(src Source, rules *Rules, opts ...Option) (*Engine, error) {
 	if e.state == nil {
 		m := NewMemoryStore()
 		e.state, e.outbox = m, m
+	}
+	if js, ok := e.state.(JobSaver); ok && any(e.state) == any(e.outbox) {
+		e.jobSaver = js
 	}
 	if e.enricher == nil {
 		if en, ok := src.(Enricher); ok {
@@ -794,6 +822,12 @@ func (e *Engine) evaluate(ctx context.Context, cv *conv, since time.Time) {
 		rec.UpdatedAt = now
 		if err := e.save(ctx, cv); err != nil {
 			e.fail(ErrorNotice{ConversationID: cv.id, Stage: "save", Err: err})
+			if len(cv.jobs) > 0 {
+				// The done legs' jobs are not in the outbox: keep them and
+				// the conversation, and save again shortly.
+				cv.finished = false
+				e.timers.add(now.Add(time.Second), cv.id)
+			}
 		} else {
 			cv.dirty, cv.stored = false, true
 		}
@@ -1171,19 +1205,32 @@ func (e *Engine) enqueue(ctx context.Context, cv *conv, leg *AgentLeg, lr *LegRe
 		Identity:       cv.rec.Identity,
 		EnqueuedAt:     now,
 	}
+	if e.jobSaver != nil {
+		// Put with the record by this step's save: one atomic write, so
+		// that the record says queued exactly when the job is pending.
+		lr.Queued = true
+		cv.dirty = true
+		cv.jobs = append(cv.jobs, pendingJob{job, leg.UserID})
+		return true
+	}
 	if err := e.outbox.Put(ctx, job); err != nil {
 		e.fail(ErrorNotice{ConversationID: cv.id, LegID: leg.ID, Rule: rule.Name, Stage: "enqueue", Err: err})
 		return false
 	}
 	lr.Queued = true
+	e.queued(cv.id, job, leg.UserID)
+	return true
+}
+
+// queued tells the hooks and the dispatcher that job is in the outbox.
+func (e *Engine) queued(convID string, job *SyncJob, userID string) {
 	e.each(func(h *Hooks) {
 		if h.Sync != nil {
-			h.Sync(SyncNotice{Key: job.Key, ConversationID: cv.id, LegID: leg.ID, UserID: leg.UserID, Rule: rule.Name, State: SyncQueued})
+			h.Sync(SyncNotice{Key: job.Key, ConversationID: convID, LegID: job.LegID, UserID: userID, Rule: job.Rule, State: SyncQueued})
 		}
 	})
 	select {
 	case e.wake <- struct{}{}:
 	default:
 	}
-	return true
 }
