@@ -55,7 +55,7 @@ type Phone struct {
 // region: only numbers in international form (+..., or digits that are
 // valid with a leading +) parse. It is safe for concurrent use.
 //
-// A Normalizer from NewNormalizer remembers its last few thousand answers
+// A Normalizer from NewNormalizer remembers its last several hundred answers
 // (libphonenumber parsing costs tens of microseconds, more than decoding
 // a Genesys frame): share one between the event source and the matcher,
 // and the matcher's parse of a number the source normalized, as E.164, is
@@ -358,9 +358,13 @@ func containsString(list []string, s string) bool {
 	return false
 }
 
-// phoneMemoSize bounds a Normalizer's memory, in inputs (about 1 KB each
-// with their formats).
-const phoneMemoSize = 4096
+// phoneMemoSize bounds a Normalizer's memory, in inputs per generation
+// (about 1 KB each with their formats; a number the source normalized
+// takes two, its input and its E.164). It is there for the few seconds
+// between a conversation's first update and its ring: at 4,096, figure
+// 4's heap in use grew by 450 B per conversation at 10,000 live ones
+// (4.2 KB, over its 4 KiB target; BENCHMARKS.md); at 512 it is 3.75 KB.
+const phoneMemoSize = 512
 
 // phoneMemo remembers Parse's answers: two generations of at most n
 // entries each; an entry found in the old one moves to the new one, and
