@@ -50,7 +50,8 @@
 // interfaces found by type assertion: Resumer, Backfiller and Enricher on a
 // Source, BatchSink on a Sink, OutboxInspector on an Outbox, AliveStore on
 // a StateStore (with a Backfiller source, a restart looks back to when the
-// engine last ran).
+// engine last ran), JobSaver on a Store (a done leg's job is written with
+// the conversation's record, in one transaction).
 //
 // # Concurrency
 //

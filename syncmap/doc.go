@@ -35,8 +35,9 @@
 //	...
 //	engine, err := cti.NewEngine(source, &cfg.Rules, cti.WithStore(store), cti.WithSink(sink), ...)
 //
-// The engine puts each finished agent leg in the outbox (Store.Put, on
-// disk before it returns), and hands due jobs to the sink, several at once
+// The engine puts each finished agent leg in the outbox together with the
+// conversation's record that says so (Store.SaveConversationWithJobs, one
+// transaction, on disk before it returns), and hands due jobs to the sink, several at once
 // (SyncBatch) under a backlog; a job leaves the outbox only once Zendesk
 // accepted it.
 //
