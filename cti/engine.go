@@ -316,7 +316,7 @@ func NewEngine(src Source, rules *Rules, opts ...Option) (*Engine, error) {
 		m := NewMemoryStore()
 		e.state, e.outbox = m, m
 	}
-	if js, ok := e.state.(JobSaver); ok && any(e.state) == any(e.outbox) {
+	if js, ok := e.state.(JobSaver); ok { // WithStore: the state store is the outbox
 		e.jobSaver = js
 	}
 	if e.enricher == nil {
