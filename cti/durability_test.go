@@ -113,7 +113,10 @@ func TestEngineQueuesWithTheRecord(t *testing.T) {
 		assert.False(t, rec.Done || rec.Legs["l1"].Queued, "the record was not saved as queued: %+v", rec.Legs["l1"])
 		stats, _ := mem.Stats(ctx)
 		assert.Zero(t, stats.Pending, "no job without its record")
-		require.NotEmpty(t, r.rec.Errors(), "the failed save is reported")
+		errs := r.rec.Errors()
+		require.NotEmpty(t, errs, "the failed write is reported")
+		assert.Equal(t, "enqueue", errs[0].Stage)
+		assert.Equal(t, "l1", errs[0].LegID)
 
 		time.Sleep(1100 * time.Millisecond) // the first retry fails too
 		synctest.Wait()

@@ -821,10 +821,14 @@ func (e *Engine) evaluate(ctx context.Context, cv *conv, since time.Time) {
 	if cv.dirty {
 		rec.UpdatedAt = now
 		if err := e.save(ctx, cv); err != nil {
-			e.fail(ErrorNotice{ConversationID: cv.id, Stage: "save", Err: err})
-			if len(cv.jobs) > 0 {
+			if len(cv.jobs) == 0 {
+				e.fail(ErrorNotice{ConversationID: cv.id, Stage: "save", Err: err})
+			} else {
 				// The done legs' jobs are not in the outbox: keep them and
 				// the conversation, and save again shortly.
+				for _, p := range cv.jobs {
+					e.fail(ErrorNotice{ConversationID: cv.id, LegID: p.job.LegID, Rule: p.job.Rule, Stage: "enqueue", Err: err})
+				}
 				cv.finished = false
 				e.timers.add(now.Add(time.Second), cv.id)
 			}
