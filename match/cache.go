@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cxplay/ctikit/cti"
+	"github.com/cxplay/ctikit/internal/flight"
 )
 
 // CacheOptions configures Cache. The zero value is valid: every field has
@@ -89,7 +90,7 @@ type Cached struct {
 
 	mu      sync.Mutex
 	m       map[string]cacheEntry
-	flights map[string]*flight // lookups in progress, by key
+	flights flight.Group[cti.Result] // lookups in progress, by key
 
 	calls   atomic.Int64 // cacheable calls
 	lookups atomic.Int64 // calls to next
@@ -98,16 +99,6 @@ type Cached struct {
 type cacheEntry struct {
 	res     cti.Result
 	expires time.Time
-}
-
-// flight is one lookup in progress, shared by the callers of its key.
-type flight struct {
-	done chan struct{} // closed when res and err are set
-	res  cti.Result
-	err  error
-	// abandoned: the lookup stopped because its leader's ctx was done;
-	// the callers still waiting look up again.
-	abandoned bool
 }
 
 // NewCache returns a matcher that remembers next's results: results with
@@ -128,7 +119,7 @@ type flight struct {
 // concurrent use.
 func NewCache(next cti.Matcher, o CacheOptions) *Cached {
 	o.defaults()
-	return &Cached{next: next, o: o, m: map[string]cacheEntry{}, flights: map[string]*flight{}}
+	return &Cached{next: next, o: o, m: map[string]cacheEntry{}}
 }
 
 // Stats returns how many queries reached next (lookups) and how many
@@ -176,67 +167,40 @@ func (c *Cached) Match(ctx context.Context, q cti.Query) (cti.Result, error) {
 		testHookMiss()
 	}
 	for {
-		c.mu.Lock()
-		f, wait := c.flights[key]
-		if !wait {
-			f = &flight{done: make(chan struct{})}
-			c.flights[key] = f
+		res, err := c.flights.Do(ctx, key, func() (cti.Result, error, bool) { return c.lookup(ctx, key, q) })
+		if errors.Is(err, flight.ErrAbandoned) {
+			continue // the caller that looked up gave up: look up again
 		}
-		c.mu.Unlock()
-		if !wait {
-			return c.lead(ctx, key, q, f)
+		if err != nil {
+			return cti.Result{}, err
 		}
-		select {
-		case <-f.done:
-		case <-ctx.Done():
-			return cti.Result{}, ctx.Err()
-		}
-		if f.abandoned {
-			continue // the leader gave up: look up again
-		}
-		if f.err != nil {
-			return cti.Result{}, f.err
-		}
-		return cloneResult(f.res, true), nil
+		return cloneResult(res, true), nil
 	}
 }
 
-// lead runs the lookup of flight f for the callers of key.
-func (c *Cached) lead(ctx context.Context, key string, q cti.Query, f *flight) (res cti.Result, err error) {
-	ended := false
-	defer func() {
-		if !ended { // next panicked: the waiting callers look up again
-			f.abandoned = true
-		}
-		c.mu.Lock()
-		delete(c.flights, key)
-		c.mu.Unlock()
-		close(f.done)
-	}()
+// lookup asks next for the callers of key; it abandons the lookup (for
+// the callers waiting to look up again) when ctx is done.
+func (c *Cached) lookup(ctx context.Context, key string, q cti.Query) (cti.Result, error, bool) {
 	// A lookup that ended between this call's cache miss and now has
 	// filled the cache: no second search.
-	res, ok := c.get(key, q)
-	if !ok {
-		c.lookups.Add(1)
-		lctx, cancel := context.WithTimeout(ctx, c.o.LookupTimeout)
-		res, err = c.next.Match(lctx, q)
-		cancel()
-		if errors.Is(err, cti.ErrNoMatch) {
-			res, err = cti.Result{}, nil
-		}
-		if err == nil {
-			c.put(key, res)
-		}
+	if res, ok := c.get(key, q); ok {
+		return res, nil, false
 	}
-	f.res, f.err, f.abandoned = res, err, err != nil && ctx.Err() != nil
-	ended = true
+	c.lookups.Add(1)
+	lctx, cancel := context.WithTimeout(ctx, c.o.LookupTimeout)
+	res, err := c.next.Match(lctx, q)
+	cancel()
+	if errors.Is(err, cti.ErrNoMatch) {
+		res, err = cti.Result{}, nil
+	}
 	if err != nil {
-		if f.abandoned {
-			return cti.Result{}, ctx.Err()
+		if cerr := ctx.Err(); cerr != nil {
+			return cti.Result{}, cerr, true
 		}
-		return cti.Result{}, err
+		return cti.Result{}, err, false
 	}
-	return cloneResult(res, true), nil
+	c.put(key, res)
+	return res, nil, false
 }
 
 func (c *Cached) get(key string, q cti.Query) (cti.Result, bool) {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cxplay/ctikit/cti"
+	"github.com/cxplay/ctikit/internal/flight"
 )
 
 // popAPI is what the popper needs from Zendesk.
@@ -52,9 +53,9 @@ type Popper struct {
 	now      func() time.Time
 
 	mu      sync.Mutex
-	users   map[string]memo       // identity key → created user
-	tix     map[string]memo       // conversation id → created ticket
-	flights map[string]*popFlight // creations in progress, by key
+	users   map[string]memo   // identity key → created user
+	tix     map[string]memo   // conversation id → created ticket
+	flights flight.Group[any] // creations in progress, by key
 	// sweep: the size at which each map is next swept of expired entries.
 	sweepUsers, sweepTix int
 }
@@ -62,13 +63,6 @@ type Popper struct {
 type memo struct {
 	rec   cti.Record
 	until time.Time
-}
-
-// popFlight is one creation in progress, shared by concurrent pops.
-type popFlight struct {
-	done chan struct{} // closed when val and err are set
-	val  any
-	err  error
 }
 
 // PopperOption configures a Popper.
@@ -110,7 +104,7 @@ func NewPopper(c *Client, opts ...PopperOption) (*Popper, error) {
 		return nil, errors.New("zendesk: NewPopper: nil client")
 	}
 	p := &Popper{z: c, ttl: 30 * time.Minute, describe: DefaultDescription, now: time.Now,
-		users: map[string]memo{}, tix: map[string]memo{}, flights: map[string]*popFlight{}}
+		users: map[string]memo{}, tix: map[string]memo{}}
 	for _, o := range opts {
 		if err := o(p); err != nil {
 			return nil, err
@@ -302,44 +296,31 @@ func (p *Popper) ticket(ctx context.Context, req cti.PopRequest, requesterID int
 }
 
 // shared runs f once for concurrent callers with the same key. The first
-// caller runs it on its own goroutine (on a fresh one, as singleflight's
-// DoChan ran it, the stack grew through the HTTP client on the pop's
-// path), detached from that caller's cancellation and bounded by
-// lookupTimeout: a creation once sent is seen through, so that what it
+// caller runs it on its own goroutine (internal/flight), detached from
+// that caller's cancellation and bounded by lookupTimeout: a creation once sent is seen through, so that what it
 // creates is remembered, and that caller returns when it is done. The
 // others wait for it, each until its own ctx is done.
 func (p *Popper) shared(ctx context.Context, key string, f func(context.Context) (any, error)) (any, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("zendesk pop: %w", err)
 	}
-	p.mu.Lock()
-	if fl, ok := p.flights[key]; ok {
-		p.mu.Unlock()
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("zendesk pop: %w", ctx.Err())
-		case <-fl.done:
-			return fl.val, fl.err
+	led := false
+	v, err := p.flights.Do(ctx, key, func() (any, error, bool) {
+		led = true
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), lookupTimeout)
+		defer cancel()
+		v, err := f(sctx)
+		return v, err, false
+	})
+	if !led {
+		switch {
+		case errors.Is(err, flight.ErrAbandoned): // f panicked on the pop that ran it
+			return nil, errors.New("zendesk pop: the creation shared with this pop failed")
+		case err != nil && err == ctx.Err():
+			return nil, fmt.Errorf("zendesk pop: %w", err)
 		}
 	}
-	fl := &popFlight{done: make(chan struct{})}
-	p.flights[key] = fl
-	p.mu.Unlock()
-	ended := false
-	defer func() {
-		if !ended { // f panicked
-			fl.err = errors.New("zendesk pop: the creation shared with this pop failed")
-		}
-		p.mu.Lock()
-		delete(p.flights, key)
-		p.mu.Unlock()
-		close(fl.done)
-	}()
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), lookupTimeout)
-	defer cancel()
-	fl.val, fl.err = f(sctx)
-	ended = true
-	return fl.val, fl.err
+	return v, err
 }
 
 func (p *Popper) recall(m map[string]memo, keys []string) (cti.Record, bool) {

@@ -1,0 +1,4 @@
+package flight
+
+// SetWaitingHook sets testHookWaiting (nil to clear it).
+func SetWaitingHook(f func(key string)) { testHookWaiting = f }
