@@ -1,11 +1,11 @@
 package genesys
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"slices"
 	"strings"
@@ -629,11 +629,12 @@ func (s *Source) dial(ctx context.Context, idx int, id, uri string, rotateAt tim
 // new buffer for every frame, 12% of the bytes a latency run allocated.
 func (c *conn) read(ctx context.Context) {
 	defer close(c.done)
-	var buf []byte
+	var buf bytes.Buffer
 	for {
 		_, r, err := c.ws.Reader(ctx)
 		if err == nil {
-			buf, err = readFrame(buf[:0], r)
+			buf.Reset()
+			_, err = buf.ReadFrom(r)
 		}
 		if err != nil {
 			c.err = err
@@ -641,9 +642,9 @@ func (c *conn) read(ctx context.Context) {
 		}
 		now := time.Now()
 		c.last.Store(now.UnixNano())
-		c.s.handle(ctx, c, buf, now)
-		if cap(buf) > maxKeptFrame {
-			buf = nil // one large frame does not pin its buffer for the socket's life
+		c.s.handle(ctx, c, buf.Bytes(), now)
+		if buf.Cap() > maxKeptFrame {
+			buf = bytes.Buffer{} // one large frame does not pin its buffer for the socket's life
 		}
 	}
 }
@@ -651,27 +652,6 @@ func (c *conn) read(ctx context.Context) {
 // maxKeptFrame is the largest frame buffer the reader keeps for the next
 // frame (Genesys sends 2–10 KB).
 const maxKeptFrame = 64 << 10
-
-// readFrame appends all of r to b, as io.ReadAll does into a buffer of its
-// own.
-func readFrame(b []byte, r io.Reader) ([]byte, error) {
-	if cap(b) == 0 {
-		b = make([]byte, 0, 4096)
-	}
-	for {
-		if len(b) == cap(b) {
-			b = append(b, 0)[:len(b)]
-		}
-		n, err := r.Read(b[len(b):cap(b)])
-		b = b[:len(b)+n]
-		if err != nil {
-			if err == io.EOF {
-				return b, nil
-			}
-			return b, err
-		}
-	}
-}
 
 // handle processes one frame.
 func (s *Source) handle(ctx context.Context, c *conn, frame []byte, at time.Time) {
