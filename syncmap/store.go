@@ -248,16 +248,7 @@ func (s *Store) LoadConversation(ctx context.Context, id string) (*cti.ConvRecor
 
 // SaveConversation implements cti.StateStore.
 func (s *Store) SaveConversation(ctx context.Context, rec *cti.ConvRecord) error {
-	if rec == nil || rec.ID == "" {
-		return fmt.Errorf("syncmap: %w: conversation record without an id", cti.ErrInvalid)
-	}
-	b, err := json.Marshal(rec)
-	if err != nil {
-		return fmt.Errorf("syncmap: save conversation %s: %w", rec.ID, err)
-	}
-	return wrap("save conversation", s.update(ctx, func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketConvs).Put([]byte(rec.ID), b)
-	}))
+	return s.SaveConversationWithJobs(ctx, rec, nil)
 }
 
 // MarkAlive implements cti.AliveStore.
@@ -381,7 +372,11 @@ func (s *Store) SaveConversationWithJobs(ctx context.Context, rec *cti.ConvRecor
 			return err
 		}
 	}
-	return wrap("save conversation with jobs", s.update(ctx, func(tx *bolt.Tx) error {
+	op := "save conversation"
+	if len(jobs) > 0 {
+		op += " with jobs"
+	}
+	return wrap(op, s.update(ctx, func(tx *bolt.Tx) error {
 		for _, put := range puts {
 			if err := put(tx); err != nil {
 				return err
