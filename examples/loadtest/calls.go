@@ -23,10 +23,12 @@ import (
 // request the Zendesk emulator receives during a wave, until every
 // conversation of the wave is synced, is counted.
 func (r *runner) calls(ctx context.Context) error {
-	w := newWorld(r.c.agents, r.c.latency)
+	w, err := newWorld(r.c.emulators, r.c.agents, r.c.latency)
+	if err != nil {
+		return err
+	}
 	defer w.close()
-	w.z.SetRateLimit(1<<30, time.Minute)
-	w.z.SetTicketUpdateLimit(1<<30, time.Minute)
+	w.limits(Limits{Rate: 1 << 30, RateWindow: time.Minute, Updates: 1 << 30, UpdatesWindow: time.Minute})
 	sts := strategies()
 	if r.c.only != "" {
 		want := strings.Split(r.c.only, ",")

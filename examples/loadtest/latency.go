@@ -37,10 +37,12 @@ import (
 // plan allows the stress setting's request rate; this measures ctikit,
 // not the plan).
 func (r *runner) latency(ctx context.Context) error {
-	w := newWorld(r.c.agents, r.c.latency)
+	w, err := newWorld(r.c.emulators, r.c.agents, r.c.latency)
+	if err != nil {
+		return err
+	}
 	defer w.close()
-	w.z.SetRateLimit(1<<30, time.Minute)
-	w.z.SetTicketUpdateLimit(1<<30, time.Minute)
+	w.limits(Limits{Rate: 1 << 30, RateWindow: time.Minute, Updates: 1 << 30, UpdatesWindow: time.Minute})
 	sts := strategies()
 	if r.c.early {
 		for i := range sts {
@@ -199,27 +201,27 @@ func (r *runner) attribute(w *world, sts []strategy, calls []*call, kind []int, 
 	}
 	byPhone := map[string][]hop{}
 	for _, q := range timed {
-		route := strings.TrimSuffix(strings.TrimPrefix(q.path, "/api/v2"), ".json")
+		route := strings.TrimSuffix(strings.TrimPrefix(q.Path, "/api/v2"), ".json")
 		phone, display := "", false
 		switch {
-		case q.method == "GET" && route == "/search":
-			if m := phoneInQuery.FindStringSubmatch(q.query); m != nil {
+		case q.Method == "GET" && route == "/search":
+			if m := phoneInQuery.FindStringSubmatch(q.Query); m != nil {
 				phone = "+" + m[1] + m[2]
 			}
-		case q.method == "POST" && route == "/users":
-			if m := phoneInQuery.FindStringSubmatch(string(q.body)); m != nil {
+		case q.Method == "POST" && route == "/users":
+			if m := phoneInQuery.FindStringSubmatch(string(q.Body)); m != nil {
 				phone = "+" + m[1] + m[2]
 			}
-		case q.method == "POST" && route == "/channels/voice/tickets":
+		case q.Method == "POST" && route == "/channels/voice/tickets":
 			var body struct {
 				Ticket struct {
 					RequesterID int64 `json:"requester_id"`
 				} `json:"ticket"`
 			}
-			if json.Unmarshal(q.body, &body) == nil {
+			if json.Unmarshal(q.Body, &body) == nil {
 				phone, display = users[body.Ticket.RequesterID], true
 			}
-		case q.method == "POST" && strings.HasPrefix(route, "/channels/voice/agents/"):
+		case q.Method == "POST" && strings.HasPrefix(route, "/channels/voice/agents/"):
 			m := idInPath.FindAllStringSubmatch(route, -1)
 			if len(m) == 1 {
 				id, _ := strconv.ParseInt(m[0][2], 10, 64)
@@ -228,7 +230,7 @@ func (r *runner) attribute(w *world, sts []strategy, calls []*call, kind []int, 
 				}
 				phone, display = users[id], true
 			}
-		case q.method == "GET" && strings.HasSuffix(route, "/tickets/requested"):
+		case q.Method == "GET" && strings.HasSuffix(route, "/tickets/requested"):
 			if m := idInPath.FindStringSubmatch(route); m != nil {
 				id, _ := strconv.ParseInt(m[2], 10, 64)
 				phone = users[id]
@@ -250,33 +252,33 @@ func (r *runner) attribute(w *world, sts []strategy, calls []*call, kind []int, 
 		p, ok := tr.pops[c.id]
 		// The pop's requests: those that arrived after the ring was read
 		// (an early search, -early, comes before).
-		hops := slices.DeleteFunc(slices.Clone(byPhone[c.cust.phone]), func(h hop) bool { return ok && h.q.arrived.Before(p.received) })
-		slices.SortFunc(hops, func(a, b hop) int { return a.q.arrived.Compare(b.q.arrived) })
+		hops := slices.DeleteFunc(slices.Clone(byPhone[c.cust.phone]), func(h hop) bool { return ok && h.q.Arrived.Before(p.received) })
+		slices.SortFunc(hops, func(a, b hop) int { return a.q.Arrived.Compare(b.q.Arrived) })
 		di := slices.IndexFunc(hops, func(h hop) bool { return h.display })
 		if !ok || p.err != nil || di < 0 {
 			res.missing++
 			continue
 		}
-		total := hops[di].q.arrived.Sub(p.received)
+		total := hops[di].q.Arrived.Sub(p.received)
 		var held time.Duration
 		for _, h := range hops[:di] {
-			held += h.q.answered.Sub(h.q.arrived)
+			held += h.q.Answered.Sub(h.q.Arrived)
 		}
 		emu := held - time.Duration(di)*d
 		res.lat = append(res.lat, total)
-		res.windows = append(res.windows, window{p.received, hops[di].q.arrived})
+		res.windows = append(res.windows, window{p.received, hops[di].q.Arrived})
 		res.emu = append(res.emu, emu)
 		res.own = append(res.own, total-floor-emu)
-		res.pre = append(res.pre, hops[0].q.arrived.Sub(p.received))
+		res.pre = append(res.pre, hops[0].q.Arrived.Sub(p.received))
 		if hops[0].q.sent.IsZero() {
 			continue
 		}
 		eng := hops[0].q.sent.Sub(p.received)
 		var out, back time.Duration
 		for j, h := range hops[:di+1] {
-			out += h.q.arrived.Sub(h.q.sent)
+			out += h.q.Arrived.Sub(h.q.sent)
 			if j < di {
-				back += h.q.got.Sub(h.q.answered)
+				back += h.q.got.Sub(h.q.Answered)
 				eng += hops[j+1].q.sent.Sub(h.q.got)
 			}
 		}

@@ -2,7 +2,10 @@
 // Source over the Genesys emulator's websocket, zendesk client, match,
 // popup, syncmap sink, memory or bbolt store; wired as
 // examples/server/app.go does) against the Genesys and Zendesk emulators,
-// and prints the figures of BENCHMARKS.md:
+// and prints the figures of BENCHMARKS.md. The emulators run in a child
+// process of their own (-emulators process; see emulators.go), as the
+// vendors' services do for a deployed ctikit, so that their CPU, heap
+// and garbage collection are not counted as ctikit's:
 //
 //  1. Zendesk calls per conversation, per pop-up strategy, against each
 //     strategy's floor, for first-time callers and for a mix where 30% of
@@ -65,6 +68,8 @@ type config struct {
 	memprofile string
 	trace      string
 	ivr        time.Duration
+	// emulators: process (a child process, the default) or inproc.
+	emulators string
 }
 
 func main() {
@@ -85,16 +90,22 @@ func main() {
 	flag.DurationVar(&c.batchWait, "batch-wait", time.Second, "how long a due sync waits to share a Zendesk write (the reference server's CTI_SYNC_BATCH_WAIT default)")
 	flag.DurationVar(&c.gap, "gap", 10*time.Millisecond, "calls: time between two calls of a wave")
 	flag.StringVar(&c.only, "strategies", "", "calls: only these strategies (comma list of user, ticket:latest_open, ticket:new, nomatch create); default all")
-	flag.StringVar(&c.cpuprofile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
-	flag.StringVar(&c.memprofile, "memprofile", "", "write an allocation profile of the whole run to this file (go tool pprof -sample_index=alloc_space)")
-	flag.StringVar(&c.trace, "trace", "", "write an execution trace of the whole run to this file")
+	flag.StringVar(&c.cpuprofile, "cpuprofile", "", "write a CPU profile of the whole run to this file (this process: ctikit and the load driver; the emulators only with -emulators inproc)")
+	flag.StringVar(&c.memprofile, "memprofile", "", "write an allocation profile of the whole run to this file (go tool pprof -sample_index=alloc_space; this process, as -cpuprofile)")
+	flag.StringVar(&c.trace, "trace", "", "write an execution trace of the whole run to this file (this process, as -cpuprofile)")
 	flag.BoolVar(&c.verbose, "v", false, "log the engine at debug level to stderr")
+	flag.StringVar(&c.emulators, "emulators", "process", "where the Genesys and Zendesk emulators run: process (a child process, as the vendors' services are not in ctikit's) or inproc (in this process)")
 	probe := flag.Bool("probe", false, "internal: run as the machine probe (see probe.go)")
+	emuChild := flag.Bool("emulators-child", false, "internal: run as the emulators' process (see emulators.go)")
 	flag.BoolVar(&c.early, "early", false, "latency: the rules identify early (identify_early: the search while in IVR/queue, see -ivr); the floor is then the round trips left on the ring's path")
 	flag.BoolVar(&c.split, "split", false, "latency: split ctikit's share (engine, request out, response back) and show the slowest calls")
 	flag.Parse()
 	if *probe {
 		probeChild()
+		return
+	}
+	if *emuChild {
+		emulatorChild(c.agents, c.latency)
 		return
 	}
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt)

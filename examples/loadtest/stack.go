@@ -1,14 +1,11 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -16,7 +13,6 @@ import (
 
 	"github.com/cxplay/ctikit/cti"
 	"github.com/cxplay/ctikit/genesys"
-	gt "github.com/cxplay/ctikit/genesys/genesystest"
 	"github.com/cxplay/ctikit/match"
 	"github.com/cxplay/ctikit/popup"
 	"github.com/cxplay/ctikit/syncmap"
@@ -24,52 +20,26 @@ import (
 	"github.com/cxplay/ctikit/zendesk/zendesktest"
 )
 
-// world is the two emulators and what they were seeded with.
+// world is the two emulators and what they were seeded with, and the
+// client side of the Zendesk requests' timings.
 type world struct {
-	g      *gt.Server
-	z      *zendesktest.Server
-	zsrv   *httptest.Server
+	*emulators
 	agents []agent // Genesys user ↔ Zendesk agent
-	queues map[string]string
 
-	mu    sync.Mutex
-	timed []timedRequest // every Zendesk request, with when it arrived and was answered
+	mu sync.Mutex
 	// sent and got: when the client sent each request and had its
 	// response, by sequence number (the X-Loadtest-Seq header).
 	seq       atomic.Int64
 	sent, got map[int64]time.Time
 }
 
-// timedRequest is one request to the Zendesk emulator as its listener saw
-// it: arrival (before the injected delay) and the moment the answer was
-// written.
+// timedRequest is one request to the Zendesk emulator, timed by its
+// listener and, when it came from ctikit's client, by the client.
 type timedRequest struct {
-	method, path, query string
-	body                []byte
-	arrived, answered   time.Time
-	seq                 int64
+	TimedRequest
 	// sent and got: when ctikit's HTTP client sent the request and read
 	// the response headers (zero for requests not timed by the client).
 	sent, got time.Time
-}
-
-// ServeHTTP times every request around the emulator.
-func (w *world) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
-	arrived := time.Now()
-	body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
-	r.Body = io.NopCloser(bytes.NewReader(body))
-	w.z.ServeHTTP(rw, r)
-	tr := timedRequest{method: r.Method, path: r.URL.Path, query: r.URL.RawQuery, arrived: arrived, answered: time.Now()}
-	if r.Method == http.MethodPost {
-		tr.body = body
-	}
-	seq, _ := strconv.ParseInt(r.Header.Get(seqHeader), 10, 64)
-	w.mu.Lock()
-	if seq > 0 {
-		tr.seq = seq
-	}
-	w.timed = append(w.timed, tr)
-	w.mu.Unlock()
 }
 
 const seqHeader = "X-Loadtest-Seq"
@@ -101,12 +71,13 @@ func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { retur
 
 // takeTimed returns the requests timed so far and forgets them.
 func (w *world) takeTimed() []timedRequest {
+	lt := w.timed()
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	t := w.timed
-	w.timed = nil
-	for i := range t {
-		if n := t[i].seq; n > 0 {
+	t := make([]timedRequest, len(lt))
+	for i, q := range lt {
+		t[i].TimedRequest = q
+		if n := q.Seq; n > 0 {
 			t[i].sent, t[i].got = w.sent[n], w.got[n]
 		}
 	}
@@ -171,7 +142,7 @@ func (w *world) start(ctx context.Context, o stackOptions) (*stack, error) {
 	}
 	// Genesys: the emulator answers at once; the client's own API pacing
 	// is lifted so that it does not shape the load.
-	gc, err := genesys.NewClient(genesys.Config{ClientID: w.g.ClientID, ClientSecret: w.g.ClientSecret, APIURL: w.g.URL, LoginURL: w.g.URL},
+	gc, err := genesys.NewClient(genesys.Config{ClientID: w.ClientID, ClientSecret: w.ClientSecret, APIURL: w.GenesysURL, LoginURL: w.GenesysURL},
 		genesys.WithRateLimits(600000, 6000, 1000), genesys.WithClientLogger(log))
 	if err != nil {
 		return nil, err
@@ -195,7 +166,7 @@ func (w *world) start(ctx context.Context, o stackOptions) (*stack, error) {
 	if o.updates.Limit > 0 {
 		zopts = append(zopts, zendesk.WithTicketUpdateBudget(o.updates.Limit, o.updates.Per))
 	}
-	zc, err := zendesk.New(zendesk.Config{URL: w.z.URL, Email: zendesktest.DefaultEmail, APIToken: zendesktest.DefaultAPIToken}, zopts...)
+	zc, err := zendesk.New(zendesk.Config{URL: w.ZendeskURL, Email: zendesktest.DefaultEmail, APIToken: zendesktest.DefaultAPIToken}, zopts...)
 	if err != nil {
 		return nil, err
 	}

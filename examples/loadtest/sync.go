@@ -82,10 +82,12 @@ type syncResult struct {
 // ticket.
 func (r *runner) syncRun(ctx context.Context, batch bool, n int, minute time.Duration) (syncResult, error) {
 	const per = callsPerCustomer
-	w := newWorld(r.c.agents, r.c.latency)
+	w, err := newWorld(r.c.emulators, r.c.agents, r.c.latency)
+	if err != nil {
+		return syncResult{}, err
+	}
 	defer w.close()
-	w.z.SetRateLimit(1<<30, time.Minute)
-	w.z.SetTicketUpdateLimit(r.c.perTick, minute)
+	w.limits(Limits{Rate: 1 << 30, RateWindow: time.Minute, Updates: r.c.perTick, UpdatesWindow: minute})
 	var s strategy
 	for _, x := range strategies() {
 		if x.name == stLatest {

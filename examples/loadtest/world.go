@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -82,29 +81,30 @@ func (w *world) rulesFor(sts ...strategy) *cti.Rules {
 	return r
 }
 
-// newWorld starts both emulators with agents agents.
-func newWorld(agents int, latency time.Duration) *world {
-	seed := gt.Seed{
-		Queues: []gt.Queue{{ID: qUser, Name: "Voice user"}, {ID: qLatest, Name: "Voice latest"},
-			{ID: qNew, Name: "Voice new"}, {ID: qNoMatch, Name: "Voice unknown"}},
-		WrapupCodes: []gt.WrapupCode{{ID: gt.CodeResolved, Name: "Resolved", Division: gt.Division{ID: "d1", Name: "Support"}}},
+// newWorld starts both emulators with agents agents: in a child process
+// (process) or in this one (inproc).
+func newWorld(mode string, agents int, latency time.Duration) (*world, error) {
+	var (
+		e   *emulators
+		err error
+	)
+	switch mode {
+	case "process":
+		e, err = startRemote(agents, latency)
+	case "inproc":
+		e = startLocal(agents, latency)
+	default:
+		err = fmt.Errorf("-emulators %q: want process or inproc", mode)
 	}
-	for i := range agents {
-		seed.Users = append(seed.Users, gt.User{ID: fmt.Sprintf("a9e00000-0000-4000-8000-%012d", i),
-			Name: fmt.Sprintf("Agent %d", i), Email: fmt.Sprintf("agent%d@example.com", i)})
+	if err != nil {
+		return nil, err
 	}
-	w := &world{g: gt.NewServer(gt.WithSeed(seed)), queues: map[string]string{}}
-	w.z = zendesktest.NewUnstarted(zendesktest.WithLatency(latency))
-	w.zsrv = httptest.NewServer(w)
-	w.z.URL = w.zsrv.URL
-	for _, u := range seed.Users {
-		zu := w.z.AddUser(zendesktest.User{Name: u.Name, Email: u.Email, Role: "agent"})
-		w.agents = append(w.agents, agent{genesysID: u.ID, email: u.Email, zendeskID: zu.ID})
+	w := &world{emulators: e}
+	for _, a := range e.Agents {
+		w.agents = append(w.agents, agent{genesysID: a.GenesysID, email: a.Email, zendeskID: a.ZendeskID})
 	}
-	return w
+	return w, nil
 }
-
-func (w *world) close() { w.g.Close(); w.z.Close(); w.zsrv.Close() }
 
 // customer is a caller: their phone, and their Zendesk user and open
 // ticket when they have them.
@@ -152,18 +152,18 @@ type call struct {
 // play runs the call on the Genesys emulator; release (may be nil) holds
 // the call connected until closed.
 func (w *world) play(ctx context.Context, c *call, release <-chan struct{}) {
-	cv := w.g.Start(gt.Spec{Media: gt.MediaVoice, From: c.cust.phone, Name: "", Queue: c.queue,
+	c.id = newConvID()
+	w.g.Start(gt.Spec{ID: c.id, Media: gt.MediaVoice, From: c.cust.phone, Name: "", Queue: c.queue,
 		Attributes: map[string]string{"ivr.Intent": "billing", "ivr.Language": "en-US"}})
-	c.id = cv.ID
 	if c.ivr > 0 && !sleep(ctx, c.ivr) { // IVR and queue
 		return
 	}
 	c.alertedAt = time.Now()
-	leg := cv.Alert(c.agent.genesysID)
+	leg := w.g.Alert(c.id, c.agent.genesysID)
 	if !sleep(ctx, c.ring) {
 		return
 	}
-	cv.Connect(leg)
+	w.g.Connect(c.id, leg)
 	if !sleep(ctx, c.talk) {
 		return
 	}
@@ -174,11 +174,11 @@ func (w *world) play(ctx context.Context, c *call, release <-chan struct{}) {
 			return
 		}
 	}
-	cv.Disconnect(leg)
+	w.g.Disconnect(c.id, leg)
 	if !sleep(ctx, 50*time.Millisecond) {
 		return
 	}
-	cv.Wrapup(leg, gt.CodeResolved, "Customer asked about an order; resolved.")
+	w.g.Wrapup(c.id, leg, gt.CodeResolved, "Customer asked about an order; resolved.")
 }
 
 func sleep(ctx context.Context, d time.Duration) bool {
