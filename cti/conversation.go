@@ -4,6 +4,7 @@ import (
 	"maps"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -106,8 +107,37 @@ const (
 	ACWNotApplicable ACWState = "notApplicable"
 )
 
-// DisconnectTransfer is the disconnect type of a leg the agent transferred.
+// DisconnectTransfer is the disconnect type of a leg the agent transferred
+// blind (straight to a queue or an agent). Genesys reports the other kinds
+// of transfer as "transfer.<kind>": see TransferKind.
 const DisconnectTransfer = "transfer"
+
+// Transfer kinds: how the agent moved the conversation on.
+const (
+	TransferBlind      = "blind"      // straight to a queue or an agent ("transfer")
+	TransferConsult    = "consult"    // after consulting the destination: attended ("transfer.consult")
+	TransferConference = "conference" // the agent left a conference they had set up ("transfer.conference")
+	TransferForward    = "forward"    // forwarded on by the agent's call forwarding ("transfer.forward")
+)
+
+// TransferKind reports whether a leg's disconnect type (Genesys's
+// disconnectType, any case) says the agent transferred the conversation,
+// and how. "transfer.noanswer" and "transfer.notavailable", the ACD routing
+// an alert the agent did not take, are not transfers: the agent never had
+// the conversation.
+func TransferKind(disconnectType string) (kind string, ok bool) {
+	switch strings.ToLower(disconnectType) {
+	case DisconnectTransfer:
+		return TransferBlind, true
+	case "transfer.consult":
+		return TransferConsult, true
+	case "transfer.conference":
+		return TransferConference, true
+	case "transfer.forward":
+		return TransferForward, true
+	}
+	return "", false
+}
 
 // Wrapup is an agent's wrap-up of a conversation.
 type Wrapup struct {
@@ -185,9 +215,14 @@ func (l *AgentLeg) Phase() Phase {
 	return PhaseNone
 }
 
-// Transferred reports whether the agent left this leg by transferring it.
+// Transferred reports whether the agent left this leg by transferring it,
+// whichever the kind (TransferKind).
 func (l *AgentLeg) Transferred() bool {
-	return l.State == LegDisconnected && l.DisconnectType == DisconnectTransfer
+	if l.State != LegDisconnected {
+		return false
+	}
+	_, ok := TransferKind(l.DisconnectType)
+	return ok
 }
 
 // Transfer is a move of the conversation to another queue or agent.
@@ -196,6 +231,9 @@ type Transfer struct {
 	FromUser Ref       `json:"fromUser,omitzero"`
 	ToQueue  Ref       `json:"toQueue,omitzero"`
 	ToUser   Ref       `json:"toUser,omitzero"`
+	// Kind is how: TransferBlind, TransferConsult, TransferConference or
+	// TransferForward ("" from a source that does not tell).
+	Kind string `json:"kind,omitempty"`
 }
 
 // Links are URLs about a conversation.

@@ -450,6 +450,46 @@ func TestEngineTransfer(t *testing.T) {
 	})
 }
 
+// An attended (consult) transfer is a transfer: the consulting agent's
+// leg fires transferred, and its sync names the consulted agent.
+func TestEngineConsultTransfer(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t)
+		b := support("c1")
+		r.send(b.Alert("a", "u1"), b.Connect("a"))
+		r.send(b.Consult("a", "b", "u2"), b.Connect("b"))
+		r.send(b.CompleteConsult("a", "b"))
+		assert.Equal(t, []string{"c1/a:offered", "c1/a:connected", "c1/b:offered", "c1/b:connected", "c1/a:transferred", "c1/a:disconnected"}, r.rec.Events("c1/"))
+		r.send(b.Wrapup("a", "transferred", ""))
+		time.Sleep(time.Second)
+		synctest.Wait()
+		require.Equal(t, []string{"c1/a"}, r.sink.Keys())
+		j := r.sink.Jobs()[0]
+		require.True(t, j.Conversation.Leg("a").Transferred())
+		require.Len(t, j.Conversation.Transfers, 1)
+		tr := j.Conversation.Transfers[0]
+		assert.Equal(t, cti.TransferConsult, tr.Kind)
+		assert.Equal(t, "u2", tr.ToUser.ID)
+		require.NoError(t, r.stop())
+	})
+}
+
+func TestTransferKind(t *testing.T) {
+	for dt, want := range map[string]string{
+		"transfer": cti.TransferBlind, "Transfer": cti.TransferBlind, "transfer.consult": cti.TransferConsult,
+		"transfer.conference": cti.TransferConference, "transfer.forward": cti.TransferForward,
+		"transfer.noanswer": "", "transfer.notavailable": "", "client": "", "peer": "", "": "", "transfers": "",
+	} {
+		got, ok := cti.TransferKind(dt)
+		assert.Equal(t, want, got, dt)
+		assert.Equal(t, want != "", ok, dt)
+		leg := cti.AgentLeg{State: cti.LegDisconnected, DisconnectType: dt}
+		assert.Equal(t, want != "", leg.Transferred(), dt)
+		leg.State = cti.LegConnected
+		assert.False(t, leg.Transferred(), "a connected leg has not transferred: %s", dt)
+	}
+}
+
 func TestEngineSimultaneousConversationsPerAgent(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		r := newRig(t)

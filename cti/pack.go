@@ -64,6 +64,7 @@ func (c *Conversation) eachString(f func(*string)) {
 		eachRef(&t.FromUser, f)
 		eachRef(&t.ToQueue, f)
 		eachRef(&t.ToUser, f)
+		f(&t.Kind)
 	}
 	f(&c.Links.RecordingURL)
 	f(&c.Links.InteractionURL)

@@ -518,8 +518,9 @@ func endTime(w *wireConversation, cust *wireParticipant) time.Time {
 }
 
 // transfers derives the transfers from the participants: an agent
-// participant that left by transfer, and the ACD (queue) or agent
-// participant that followed it. The result is stable across snapshots, so
+// participant that left by transfer (blind, consult, conference or
+// forward: cti.TransferKind), and the ACD (queue) or agent participant
+// that followed it (for a consult, the consulted one). The result is stable across snapshots, so
 // snapshots merge without duplicates.
 func transfers(w *wireConversation) []cti.Transfer {
 	var out []cti.Transfer
@@ -529,17 +530,17 @@ func transfers(w *wireConversation) []cti.Transfer {
 			continue
 		}
 		prim, _ := p.primary(mCount - 1)
-		var dt string
+		var kind string
 		var at time.Time
 		p.allComms(func(_ int, cm *wireComm) {
-			if strings.EqualFold(cm.DisconnectType, cti.DisconnectTransfer) {
-				dt, at = cm.DisconnectType, cm.DisconnectedTime.Time
+			if k, ok := cti.TransferKind(cm.DisconnectType); ok {
+				kind, at = k, cm.DisconnectedTime.Time
 			}
 		})
-		if dt == "" || prim == nil {
+		if kind == "" || prim == nil {
 			continue
 		}
-		t := cti.Transfer{At: first(at, p.EndTime.Time), FromUser: cti.Ref{ID: p.UserID}}
+		t := cti.Transfer{At: first(at, p.EndTime.Time), FromUser: cti.Ref{ID: p.UserID}, Kind: kind}
 		for j := i + 1; j < len(w.Participants); j++ {
 			n := &w.Participants[j]
 			if strings.EqualFold(n.Purpose, "acd") && n.QueueID != "" {

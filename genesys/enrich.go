@@ -597,8 +597,8 @@ func applyAnalytics(c *cti.Conversation, a *analyticsConv) {
 					if leg.EndTime.IsZero() {
 						leg.EndTime = seg.SegmentEnd.Time
 					}
-					if seg.DisconnectType == cti.DisconnectTransfer {
-						t := cti.Transfer{At: seg.SegmentEnd.Time, FromUser: cti.Ref{ID: p.UserID}}
+					if kind, ok := cti.TransferKind(seg.DisconnectType); ok {
+						t := cti.Transfer{At: seg.SegmentEnd.Time, FromUser: cti.Ref{ID: p.UserID}, Kind: kind}
 						for _, n := range a.Participants[pi+1:] {
 							if n.Purpose == "acd" && len(n.Sessions) > 0 && len(n.Sessions[0].Segments) > 0 {
 								t.ToQueue = cti.Ref{ID: n.Sessions[0].Segments[0].QueueID}

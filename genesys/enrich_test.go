@@ -355,6 +355,40 @@ func TestEnrichLiveConversation(t *testing.T) {
 	}
 }
 
+// TestEnrichDerivesConsultTransfer: when the snapshot has no transfers,
+// the enricher derives them from the analytics segments, a consult
+// transfer included.
+func TestEnrichDerivesConsultTransfer(t *testing.T) {
+	e := newEnv(t)
+	conv, legs := finished(t, e, gt.Spec{Media: gt.MediaVoice, From: "+14155550720", Queue: gt.QueueSupport}, func(c *gt.Conversation) []string {
+		a := c.Alert(gt.AgentAlice)
+		c.Connect(a)
+		b := c.Consult(a, gt.AgentBob)
+		c.Connect(b)
+		c.CompleteConsult(a)
+		c.Disconnect(b)
+		c.Wrapup(a, gt.CodeFollowUp, "")
+		c.Wrapup(b, gt.CodeRefund, "")
+		return []string{a, b}
+	})
+	if len(conv.Transfers) != 1 || conv.Transfers[0].Kind != cti.TransferConsult {
+		t.Fatalf("snapshot transfers = %+v, want the consult", conv.Transfers)
+	}
+	conv.Transfers = nil
+	if err := mustEnricher(t, e.client).Enrich(context.Background(), conv); err != nil {
+		t.Fatal(err)
+	}
+	if len(conv.Transfers) != 1 {
+		t.Fatalf("derived transfers = %+v, want 1", conv.Transfers)
+	}
+	if tr := conv.Transfers[0]; tr.Kind != cti.TransferConsult || tr.FromUser.ID != gt.AgentAlice || tr.ToUser.ID != gt.AgentBob {
+		t.Errorf("derived transfer = %+v, want a consult from Alice to Bob", tr)
+	}
+	if !conv.Leg(legs[0]).Transferred() {
+		t.Error("Alice's leg is not transferred")
+	}
+}
+
 func mustEnricher(t *testing.T, c *genesys.Client, opts ...genesys.EnrichOption) *genesys.Enricher {
 	t.Helper()
 	en, err := genesys.NewEnricher(c, opts...)

@@ -181,10 +181,10 @@ func TestTransfers(t *testing.T) {
 		t.Fatalf("transfers = %+v, want 2", got.Transfers)
 	}
 	t1, t2 := got.Transfers[0], got.Transfers[1]
-	if t1.FromUser.ID != gt.AgentAlice || t1.ToQueue.ID != gt.QueueBilling || t1.ToUser.ID != "" || t1.At.IsZero() {
+	if t1.FromUser.ID != gt.AgentAlice || t1.ToQueue.ID != gt.QueueBilling || t1.ToUser.ID != "" || t1.At.IsZero() || t1.Kind != cti.TransferBlind {
 		t.Errorf("first transfer = %+v, want Alice → Billing queue", t1)
 	}
-	if t2.FromUser.ID != gt.AgentBob || t2.ToUser.ID != gt.AgentCarol || t2.ToQueue.ID != "" {
+	if t2.FromUser.ID != gt.AgentBob || t2.ToUser.ID != gt.AgentCarol || t2.ToQueue.ID != "" || t2.Kind != cti.TransferBlind {
 		t.Errorf("second transfer = %+v, want Bob → Carol", t2)
 	}
 	if !got.Leg(a).Transferred() || !got.Leg(b).Transferred() || got.Leg(c).Transferred() {
@@ -195,6 +195,33 @@ func TestTransfers(t *testing.T) {
 	}
 	if got.Customer.Phone != "+14155550111" || got.Leg(c).DisconnectType != "peer" {
 		t.Errorf("customer %+v, last leg disconnect %q", got.Customer, got.Leg(c).DisconnectType)
+	}
+}
+
+// TestConsultTransfer: an attended transfer (the agent consults another,
+// then hands the call over: disconnectType "transfer.consult") is a
+// transfer to the consulted agent.
+func TestConsultTransfer(t *testing.T) {
+	e := newEnv(t)
+	_, col := started(t, e, genesys.WithQueues(gt.QueueSupport))
+	conv := e.srv.Start(gt.Spec{Media: gt.MediaVoice, From: "+14155550112", Queue: gt.QueueSupport})
+	a := conv.Alert(gt.AgentAlice)
+	conv.Connect(a)
+	b := conv.Consult(a, gt.AgentBob)
+	conv.Connect(b)
+	conv.CompleteConsult(a)
+	conv.End()
+	conv.Wrapup(a, gt.CodeFollowUp, "")
+	conv.Wrapup(b, gt.CodeRefund, "")
+	got := col.wait(t, conv.ID, "both legs wrapped", func(x *cti.Conversation) bool { return wrappedUp(a)(x) && wrappedUp(b)(x) })
+	if len(got.Transfers) != 1 {
+		t.Fatalf("transfers = %+v, want 1", got.Transfers)
+	}
+	if tr := got.Transfers[0]; tr.Kind != cti.TransferConsult || tr.FromUser.ID != gt.AgentAlice || tr.ToUser.ID != gt.AgentBob || tr.At.IsZero() {
+		t.Errorf("transfer = %+v, want a consult from Alice to Bob", tr)
+	}
+	if !got.Leg(a).Transferred() || got.Leg(b).Transferred() {
+		t.Errorf("Transferred(): %v %v", got.Leg(a).Transferred(), got.Leg(b).Transferred())
 	}
 }
 

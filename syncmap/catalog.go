@@ -64,6 +64,7 @@ var Catalog = []Point{
 	{Name: "CallDuration", Type: "string", Label: "Duration", Description: "the customer's connected → end time", Format: "h:mm:ss", Comment: true},
 	{Name: "TalkTime", Type: "string", Label: "Agent talk time", Description: "this agent's connected → end time", Format: "h:mm:ss", Comment: true},
 	{Name: "TransferredTo", Type: "string", Label: "Transferred to", Description: "where the agent transferred it (queue / user), or every transfer", Format: "names, comma-separated", Comment: true},
+	{Name: "TransferType", Type: "string", Label: "Transfer type", Description: "how the agent transferred it (blind, consult, conference or forward), or every transfer's", Format: "kinds, comma-separated", Comment: true},
 	{Name: "WrapupCode", Type: "string", Label: "Disposition ID", Description: "the disposition (wrap-up code) id", Format: "as is", Comment: true},
 	{Name: "WrapupName", Type: "string", Label: "Disposition", Description: "the disposition (wrap-up code) name", Format: "as is", Comment: true},
 	{Name: "WrapupCategory", Type: "string", Label: "Disposition category", Description: "the disposition category", Format: "as is", Comment: true},

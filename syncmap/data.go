@@ -75,6 +75,7 @@ type Data struct {
 	CallDuration  string // the customer's connected → end, h:mm:ss
 	TalkTime      string // this agent's connected → end, h:mm:ss
 	TransferredTo string
+	TransferType  string // blind, consult, conference or forward (cti.TransferKind)
 
 	WrapupCode     string // disposition id
 	WrapupName     string // disposition
@@ -226,7 +227,7 @@ func NewData(job *cti.SyncJob, f Format) *Data {
 			d.AgentEmail = job.Agent.Email
 		}
 	}
-	d.TransferredTo = transferredTo(c, leg)
+	d.TransferredTo, d.TransferType = transferredTo(c, leg)
 	d.RecordingURL = c.Links.RecordingURL
 	d.Transcript = c.Content.Transcript
 	d.Summary = c.Content.Summary
@@ -246,10 +247,10 @@ func NewData(job *cti.SyncJob, f Format) *Data {
 	return d
 }
 
-// transferredTo names where the conversation went: for a leg that
-// transferred it, the destination of that transfer; otherwise every
-// destination, in order.
-func transferredTo(c *cti.Conversation, leg *cti.AgentLeg) string {
+// transferredTo names where the conversation went, and how: for a leg
+// that transferred it, the destination and kind of that transfer;
+// otherwise every destination and every kind, in order.
+func transferredTo(c *cti.Conversation, leg *cti.AgentLeg) (to, kind string) {
 	name := func(t cti.Transfer) string {
 		var parts []string
 		if n := refName(t.ToQueue); n != "" {
@@ -263,17 +264,20 @@ func transferredTo(c *cti.Conversation, leg *cti.AgentLeg) string {
 	if leg != nil && leg.Transferred() {
 		for _, t := range slices.Backward(c.Transfers) {
 			if t.FromUser.ID == leg.UserID {
-				return name(t)
+				return name(t), t.Kind
 			}
 		}
 	}
-	var all []string
+	var all, kinds []string
 	for _, t := range c.Transfers {
 		if n := name(t); n != "" {
 			all = append(all, n)
 		}
+		if t.Kind != "" {
+			kinds = append(kinds, t.Kind)
+		}
 	}
-	return strings.Join(all, ", ")
+	return strings.Join(all, ", "), strings.Join(kinds, ", ")
 }
 
 func refName(r cti.Ref) string {

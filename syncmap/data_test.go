@@ -173,6 +173,7 @@ func TestDataValues(t *testing.T) {
 		"{{.AgentName}}":                    "Jane Doe",
 		"{{.QueueName}} {{.QueueID}}":       "Billing q-billing",
 		"{{.TransferredTo}}":                "Billing / Jane Doe",
+		"{{.TransferType}}":                 "blind",
 		"{{.WrapupCode}}|{{.WrapupName}}":   "wc-refund|Refund",
 		"{{.WrapupCategory}}":               "Billing",
 		"{{.Attributes}}":                   "AccountNumber=AC-1001; Tier=gold",
@@ -196,8 +197,28 @@ func TestDataValues(t *testing.T) {
 	// The first agent (who transferred) sees where it went.
 	j := fixture("voice")
 	j.LegID = "l1"
-	if got := syncmap.NewData(j, f).TransferredTo; got != "Billing / Jane Doe" {
-		t.Errorf("TransferredTo for the transferring leg = %q", got)
+	if d := syncmap.NewData(j, f); d.TransferredTo != "Billing / Jane Doe" || d.TransferType != "blind" {
+		t.Errorf("TransferredTo, TransferType for the transferring leg = %q, %q", d.TransferredTo, d.TransferType)
+	}
+	// An attended transfer, then a blind one: each leg sees its own.
+	j = fixture("voice")
+	c := j.Conversation
+	c.Transfers[0].Kind = cti.TransferConsult
+	c.Agents[0].DisconnectType = "transfer.consult"
+	c.Transfers = append(c.Transfers, cti.Transfer{At: c.Transfers[0].At.Add(time.Second), FromUser: cti.Ref{ID: c.Agents[1].UserID},
+		ToQueue: cti.Ref{ID: "q-sales", Name: "Sales"}, Kind: cti.TransferBlind})
+	c.Agents[1].DisconnectType = cti.DisconnectTransfer
+	j.LegID = "l1"
+	if d := syncmap.NewData(j, f); d.TransferredTo != "Billing / Jane Doe" || d.TransferType != "consult" {
+		t.Errorf("consulting leg: %q, %q", d.TransferredTo, d.TransferType)
+	}
+	j.LegID = "l2"
+	if d := syncmap.NewData(j, f); d.TransferredTo != "Sales" || d.TransferType != "blind" {
+		t.Errorf("second leg: %q, %q", d.TransferredTo, d.TransferType)
+	}
+	c.Agents[1].DisconnectType = "peer" // a leg that did not transfer sees every transfer
+	if d := syncmap.NewData(j, f); d.TransferredTo != "Billing / Jane Doe, Sales" || d.TransferType != "consult, blind" {
+		t.Errorf("every transfer: %q, %q", d.TransferredTo, d.TransferType)
 	}
 }
 

@@ -158,11 +158,36 @@ func (b *Builder) Transfer(from, toLeg, userID string, q cti.Ref) *cti.Conversat
 	if !q.IsZero() {
 		b.c.Queue = q
 	}
-	b.c.Transfers = append(b.c.Transfers, cti.Transfer{At: t, FromUser: cti.Ref{ID: l.UserID}, ToQueue: q, ToUser: cti.Ref{ID: userID}})
+	b.c.Transfers = append(b.c.Transfers, cti.Transfer{At: t, FromUser: cti.Ref{ID: l.UserID}, ToQueue: q, ToUser: cti.Ref{ID: userID}, Kind: cti.TransferBlind})
 	b.c.Agents = append(b.c.Agents, cti.AgentLeg{
 		ID: toLeg, UserID: userID, Name: "Agent " + userID, Email: userID + "@example.com",
 		Queue: b.c.Queue, State: cti.LegAlerting, AlertTime: t, WrapupExpected: true,
 	})
+	return b.snap()
+}
+
+// Consult starts an attended transfer from leg from: userID is offered a
+// new leg toLeg while from stays connected. CompleteConsult hands over.
+func (b *Builder) Consult(from, toLeg, userID string) *cti.Conversation {
+	t := b.tick()
+	b.leg(from) // must exist
+	b.c.Agents = append(b.c.Agents, cti.AgentLeg{
+		ID: toLeg, UserID: userID, Name: "Agent " + userID, Email: userID + "@example.com",
+		Queue: b.c.Queue, State: cti.LegAlerting, AlertTime: t, WrapupExpected: true,
+	})
+	return b.snap()
+}
+
+// CompleteConsult completes the attended transfer from leg from to the
+// consulted agent's leg toLeg: from disconnects ("transfer.consult").
+func (b *Builder) CompleteConsult(from, toLeg string) *cti.Conversation {
+	t := b.tick()
+	l := b.leg(from)
+	l.State, l.EndTime, l.DisconnectType = cti.LegDisconnected, t, "transfer.consult"
+	if l.WrapupExpected {
+		l.ACW = cti.ACWPending
+	}
+	b.c.Transfers = append(b.c.Transfers, cti.Transfer{At: t, FromUser: cti.Ref{ID: l.UserID}, ToUser: cti.Ref{ID: b.leg(toLeg).UserID}, Kind: cti.TransferConsult})
 	return b.snap()
 }
 

@@ -67,6 +67,7 @@ type participant struct {
 type comm struct {
 	kind                        Media
 	id, state, direction, dtype string
+	held                        bool // on hold (the customer, while the agent consults)
 	alerting, connected, discon time.Time
 	self, other                 *jsonAddress
 	from, to                    *jsonAddress
@@ -324,7 +325,7 @@ func (c *conversation) render(rest bool, s *Server) jsonConversation {
 		}
 		for _, m := range p.comms {
 			jc := jsonComm{
-				State: m.state, InitialState: "alerting", ID: m.id, Direction: m.direction, DisconnectType: m.dtype,
+				State: m.state, InitialState: "alerting", ID: m.id, Direction: m.direction, DisconnectType: m.dtype, Held: m.held,
 				ConnectedTime: tp(m.connected), DisconnectedTime: tp(m.discon), Provider: "PureCloud",
 				Wrapup: m.wrapup, AfterCallWorkRequired: nil,
 			}

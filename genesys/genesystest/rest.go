@@ -69,7 +69,7 @@ func (s *Server) mediaConversation(m Media) http.HandlerFunc {
 			mp := map[string]any{
 				"id": jp.ID, "name": jp.Name, "address": jp.Address, "startTime": jp.StartTime, "connectedTime": cm.ConnectedTime,
 				"endTime": cm.DisconnectedTime, "purpose": jp.Purpose, "state": cm.State, "direction": cm.Direction,
-				"disconnectType": cm.DisconnectType, "held": false, "wrapupRequired": jp.WrapupRequired, "attributes": jp.Attributes,
+				"disconnectType": cm.DisconnectType, "held": cm.Held, "wrapupRequired": jp.WrapupRequired, "attributes": jp.Attributes,
 				"wrapup": cm.Wrapup, "provider": "PureCloud",
 			}
 			if p.userID != "" {
@@ -330,8 +330,13 @@ func (s *Server) analyticsDetails(w http.ResponseWriter, r *http.Request) {
 					metric("tTalk", ms(cm.connected, cm.discon), cm.discon)
 					metric("tTalkComplete", ms(cm.connected, cm.discon), cm.discon)
 				}
-				if cm.dtype == "transfer" {
-					metrics = append(metrics, map[string]any{"name": "nTransferred", "value": 1, "emitDate": cm.discon})
+				switch cm.dtype {
+				case "transfer":
+					metrics = append(metrics, map[string]any{"name": "nTransferred", "value": 1, "emitDate": cm.discon},
+						map[string]any{"name": "nBlindTransferred", "value": 1, "emitDate": cm.discon})
+				case "transfer.consult":
+					metrics = append(metrics, map[string]any{"name": "nTransferred", "value": 1, "emitDate": cm.discon},
+						map[string]any{"name": "nConsultTransferred", "value": 1, "emitDate": cm.discon})
 				}
 				if w := cm.wrapup; w != nil {
 					end := *w.EndTime

@@ -369,6 +369,36 @@ func (cv *Conversation) TransferTo(legID, userID string) string {
 	return id
 }
 
+// Consult starts an attended transfer from an agent's connected leg: the
+// customer is put on hold and userID is alerted on a new leg (returned),
+// which Connect connects. CompleteConsult then hands the conversation over.
+func (cv *Conversation) Consult(legID, userID string) string {
+	var id string
+	cv.step(func(t time.Time) {
+		if cust := cv.customer(); cust != nil {
+			if cc := cust.primary(); cc != nil {
+				cc.held = true
+			}
+		}
+		id = cv.addAgent(userID, "", t)
+	})
+	return id
+}
+
+// CompleteConsult completes an attended transfer: the consulting agent's
+// leg disconnects with disconnectType "transfer.consult" (its wrap-up
+// pending) and the customer comes off hold, with the consulted agent.
+func (cv *Conversation) CompleteConsult(legID string) {
+	cv.step(func(t time.Time) {
+		endLeg(cv.leg(legID), "transfer.consult", t)
+		if cust := cv.customer(); cust != nil {
+			if cc := cust.primary(); cc != nil {
+				cc.held = false
+			}
+		}
+	})
+}
+
 // Disconnect makes the agent leave (disconnectType "client"). When no
 // other agent or queue holds the conversation, the customer is
 // disconnected too and the conversation ends.
