@@ -17,7 +17,7 @@
 // topic and the user topic alike, sometimes out of order. The Engine folds
 // snapshots together (Conversation.Merge: a leg's Phase only moves forward)
 // and derives each leg's lifecycle Events exactly once: offered, connected,
-// transferred, disconnected, wrap-up done.
+// transferred, disconnected, wrap-up done (across a crash, see EventType).
 //
 // A Rule (from Rules, usually loaded by package cti/config) says per queue /
 // campaign / media what to Identify, what to pop (Popup), when (PopOn), what

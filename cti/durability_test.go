@@ -142,3 +142,87 @@ func TestEngineQueuesWithTheRecord(t *testing.T) {
 		require.NoError(t, r.stop())
 	})
 }
+
+// TestEngineSavesWhatARestartCannotRederive: a voice call costs the state
+// store three writes: the new conversation, the pop's outcome, and the
+// wrap-up's record with its sync job. A leg connecting or disconnecting
+// is kept in memory until the next write (a restart re-derives it from
+// Genesys), and written when Run returns.
+func TestEngineSavesWhatARestartCannotRederive(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		mem := cti.NewMemoryStore()
+		st := &jobStore{MemoryStore: mem}
+		r := newRigWith(t, mem, &sink{}, cti.WithStore(st))
+		ctx := context.Background()
+		phase := func(id string) cti.Phase {
+			t.Helper()
+			rec, err := mem.LoadConversation(ctx, id)
+			require.NoError(t, err)
+			return rec.Legs["l1"].Phase
+		}
+		b := support("c1")
+		r.send(b.Alert("l1", "u1"))
+		saves, _, _ := st.counts()
+		assert.Equal(t, 2, saves, "the new conversation, then the pop")
+		r.send(b.Connect("l1"))
+		r.send(b.Disconnect("l1"), b.End())
+		saves, _, _ = st.counts()
+		assert.Equal(t, 2, saves, "connected and disconnected wait for the next write")
+		assert.Equal(t, cti.PhaseOffered, phase("c1"))
+		r.send(b.Wrapup("l1", "code-sale", "resolved"))
+		saves, withJobs, _ := st.counts()
+		assert.Equal(t, 2, saves)
+		assert.Equal(t, 1, withJobs, "the wrap-up's record carries the job")
+		rec, err := mem.LoadConversation(ctx, "c1")
+		require.NoError(t, err)
+		assert.True(t, rec.Done)
+		assert.Equal(t, cti.PhaseDone, rec.Legs["l1"].Phase)
+		assert.False(t, rec.Legs["l1"].DisconnectedAt.IsZero(), "the lazy changes went with it")
+
+		// A call still connected when Run returns is written then.
+		b2 := support("c2")
+		r.send(b2.Alert("l1", "u1"))
+		r.send(b2.Connect("l1"))
+		assert.Equal(t, cti.PhaseOffered, phase("c2"))
+		require.NoError(t, r.stop())
+		assert.Equal(t, cti.PhaseConnected, phase("c2"), "written when Run returned")
+		saves, _, _ = st.counts()
+		assert.Equal(t, 5, saves)
+	})
+}
+
+// TestEngineResumesLazyPhases: after a crash that lost a leg's connected
+// and disconnected phases (never written), the next run derives them
+// again from the conversation: the leg is not popped again, its events
+// fire again, and it syncs once.
+func TestEngineResumesLazyPhases(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		mem := cti.NewMemoryStore()
+		b := support("c1")
+		r := newRigWith(t, mem, &sink{})
+		r.send(b.Alert("l1", "u1"))
+		r.send(b.Connect("l1"))
+		r.send(b.Disconnect("l1"))
+		require.Len(t, r.popper.Calls(), 1)
+		// A crash: the second run starts from what the store holds (the
+		// first run's flush on return is undone by saving the record as
+		// it was after the pop).
+		rec, err := mem.LoadConversation(context.Background(), "c1")
+		require.NoError(t, err)
+		require.NoError(t, r.stop())
+		require.NoError(t, mem.SaveConversation(context.Background(), rec))
+		require.Equal(t, cti.PhaseOffered, rec.Legs["l1"].Phase)
+
+		sk := &sink{}
+		r2 := newRigWith(t, mem, sk)
+		r2.send(b.End(), b.Wrapup("l1", "code-sale", "resolved"))
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+		assert.Empty(t, r2.popper.Calls(), "not popped again")
+		assert.Equal(t, []string{"c1/l1:connected", "c1/l1:disconnected", "c1/l1:wrapup_done"}, r2.rec.Events("c1/"),
+			"the lost phases fire again")
+		require.Len(t, sk.Jobs(), 1, "synced once")
+		assert.Equal(t, "code-sale", sk.Jobs()[0].Conversation.Leg("l1").Wrapup.Code)
+		require.NoError(t, r2.stop())
+	})
+}

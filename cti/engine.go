@@ -102,12 +102,16 @@ type conv struct {
 	// worker-owned
 	loaded bool
 	stored bool // the record is in the state store
-	dirty  bool
-	early  bool  // identifyEarly ran (earlyRule: with which rule, this run)
-	used   uint8 // inLR, inWho, inCand
-	snap   *Conversation
-	arena  string // the storage of snap's strings (see pack)
-	rec    *ConvRecord
+	dirty  bool // the record changed: save it at the end of the step
+	// lazy: the record changed only in ways a restart re-derives from
+	// Genesys (a leg connected or disconnected, nothing popped): saved
+	// with the next save, or when Run returns (flushLazy).
+	lazy  bool
+	early bool  // identifyEarly ran (earlyRule: with which rule, this run)
+	used  uint8 // inLR, inWho, inCand
+	snap  *Conversation
+	arena string // the storage of snap's strings (see pack)
+	rec   *ConvRecord
 	// legs holds the leg records, in the order first seen; rec.Legs is
 	// nil but while the record is saved (see save).
 	legs    []legSlot
@@ -192,6 +196,9 @@ func (e *Engine) save(ctx context.Context, cv *conv) error {
 	cv.rec.Legs = nil
 	clear(m)
 	legMaps.Put(m)
+	if err == nil {
+		cv.lazy = false
+	}
 	if err == nil && len(cv.jobs) > 0 {
 		for _, p := range cv.jobs {
 			e.queued(cv.id, p.job, p.userID)
@@ -430,11 +437,41 @@ func (e *Engine) Run(ctx context.Context) error {
 	e.life.Unlock()
 	close(e.quit) // no activation can come now: idle workers exit
 	e.workers.Wait()
+	e.flushLazy(context.WithoutCancel(ctx))
 	if err != nil && ctx.Err() == nil {
 		return err
 	}
 	return nil
 }
+
+// flushLazy saves the records with lazy changes, once no step runs: a
+// clean stop loses nothing a restart would have to re-derive.
+func (e *Engine) flushLazy(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, flushTimeout)
+	defer cancel()
+	for i := range e.shards {
+		sh := &e.shards[i]
+		sh.mu.Lock()
+		var lazy []*conv
+		for _, cv := range sh.m {
+			if cv.lazy && cv.rec != nil && !cv.finished {
+				lazy = append(lazy, cv)
+			}
+		}
+		sh.mu.Unlock()
+		for _, cv := range lazy {
+			if err := e.save(ctx, cv); err != nil {
+				e.fail(ErrorNotice{ConversationID: cv.id, Stage: "save", Err: err})
+				if ctx.Err() != nil {
+					return
+				}
+			}
+		}
+	}
+}
+
+// flushTimeout bounds flushLazy.
+const flushTimeout = 10 * time.Second
 
 // backfillMargin keeps a restart's look-back this far inside
 // Timing.Tombstone, for the source's second look after the analytics lag
@@ -783,7 +820,14 @@ func (e *Engine) evaluate(ctx context.Context, cv *conv, since time.Time) {
 				break
 			}
 			lr.Phase = p
-			cv.dirty = true
+			if p == PhaseConnected || p == PhaseDisconnected {
+				// Not worth a write of its own: after a crash the resumed
+				// conversation connects and disconnects the leg again
+				// (lazy). A pop on entering marked the record dirty.
+				cv.lazy = true
+			} else {
+				cv.dirty = true
+			}
 		}
 		if lr.Phase == PhaseDisconnected {
 			due := lr.DisconnectedAt.Add(e.timing.Grace)

@@ -11,6 +11,10 @@ type EventType uint8
 // Lifecycle events, derived by the engine from snapshots. Each fires
 // exactly once per (conversation, agent leg), in this order; a leg that
 // disconnects by transfer fires EventTransferred then EventDisconnected.
+// Across a crash (not a clean stop: Run returning writes everything),
+// the connected, transferred and disconnected events of a leg still in
+// progress may fire again when its conversation resumes: the engine does
+// not spend a state store write on them alone.
 const (
 	EventOffered      EventType = iota + 1 // alerting to the agent
 	EventConnected                         // the agent connected
