@@ -221,9 +221,11 @@ type SyncJob struct {
 
 	EnqueuedAt time.Time `json:"enqueuedAt"`
 	// Tries counts deliveries started, recorded durably in the outbox
-	// before the sink is called: Tries == 1 means no earlier delivery can
-	// have reached Zendesk, so a sink may skip its "already written?"
-	// check; after a crash mid-delivery the next try sees Tries > 1.
+	// before the sink is called (the first with the job itself, when the
+	// engine queues it): Tries == 1 means no earlier delivery can have
+	// reached Zendesk, so a sink may skip its "already written?" check;
+	// after a crash, even one before the first delivery, the next try
+	// sees Tries > 1.
 	Tries       int       `json:"tries,omitempty"`
 	Attempts    int       `json:"attempts,omitempty"`  // failed attempts so far
 	Deferrals   int       `json:"deferrals,omitempty"` // times the sink asked to come back later

@@ -159,7 +159,7 @@ func (e *Engine) linger(jobs []*SyncJob, inflight map[string]bool, now time.Time
 		if conv, _ := jobKeys(j); inflight[conv] {
 			continue
 		}
-		if j.Tries > 0 {
+		if j.Tries > 0 && !e.firstTry(j, false) {
 			// A retry or a deferred job waited already, and jobs
 			// retried after a 429 come due together anyway.
 			return time.Time{}
@@ -244,18 +244,21 @@ func (e *Engine) units(jobs []*SyncJob, inflight map[string]bool) [][]*SyncJob {
 
 // deliver enriches and syncs one job or one batch, then settles each job.
 func (e *Engine) deliver(ctx context.Context, jobs []*SyncJob) {
-	// Record each try before anything can reach Zendesk, and enrich; the
-	// jobs of a batch side by side (a durable outbox commits their puts
+	// Record each try before anything can reach Zendesk (a job's first,
+	// queued by this run, was recorded with the job), and enrich; the jobs
+	// of a batch side by side (a durable outbox commits their puts
 	// together instead of one fsync'd transaction after the other).
 	ok := make([]bool, len(jobs))
 	parallel(len(jobs), func(i int) {
 		j := jobs[i]
-		j.Tries++
-		if err := e.outbox.Put(ctx, j); err != nil {
-			if ctx.Err() == nil {
-				e.fail(ErrorNotice{ConversationID: j.ConversationID, LegID: j.LegID, Rule: j.Rule, Stage: "outbox", Err: err})
+		if !e.firstTry(j, true) {
+			j.Tries++
+			if err := e.outbox.Put(ctx, j); err != nil {
+				if ctx.Err() == nil {
+					e.fail(ErrorNotice{ConversationID: j.ConversationID, LegID: j.LegID, Rule: j.Rule, Stage: "outbox", Err: err})
+				}
+				return // not delivered now: the job is still due
 			}
-			return // not delivered now: the job is still due
 		}
 		if e.enricher != nil && j.Conversation != nil {
 			if err := e.enricher.Enrich(ctx, j.Conversation); err != nil {

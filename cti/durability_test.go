@@ -132,7 +132,8 @@ func TestEngineQueuesWithTheRecord(t *testing.T) {
 		require.Len(t, jobs, 1, "synced once")
 		assert.Equal(t, "c1/l1", jobs[0].Key)
 		assert.Equal(t, "code-sale", jobs[0].Conversation.Leg("l1").Wrapup.Code)
-		assert.Equal(t, 1, put, "the delivery records its try with a Put")
+		assert.Zero(t, put, "the first try was recorded with the job: no Put of its own")
+		assert.Equal(t, 1, jobs[0].Tries, "a first try")
 		assert.Equal(t, []cti.SyncState{cti.SyncQueued, cti.SyncDone}, r.rec.SyncStates("c1/l1"))
 		assert.Equal(t, []string{"c1/l1:offered", "c1/l1:connected", "c1/l1:disconnected", "c1/l1:wrapup_done"}, r.rec.Events("c1/"),
 			"each event once")
@@ -224,5 +225,49 @@ func TestEngineResumesLazyPhases(t *testing.T) {
 		require.Len(t, sk.Jobs(), 1, "synced once")
 		assert.Equal(t, "code-sale", sk.Jobs()[0].Conversation.Leg("l1").Wrapup.Code)
 		require.NoError(t, r2.stop())
+	})
+}
+
+// TestEngineFirstTryRecordedWithTheJob: a job's first try is recorded
+// with the job when the engine queues it (Tries 1), so its first delivery
+// writes nothing to the outbox; a retry records its try before the sink
+// sees it; and a job a previous run queued but never delivered is not a
+// first try (it may have been delivered just before a crash): Tries 2.
+func TestEngineFirstTryRecordedWithTheJob(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		mem := cti.NewMemoryStore()
+		st := &jobStore{MemoryStore: mem}
+		var mu sync.Mutex
+		tries := map[string][]int{}
+		sk := &sink{fail: func(j *cti.SyncJob, attempt int) error {
+			mu.Lock()
+			tries[j.Key] = append(tries[j.Key], j.Tries)
+			mu.Unlock()
+			if j.Key == "c1/l1" && attempt == 1 {
+				return &cti.UpstreamError{Service: "zendesk", Op: "update ticket", Status: 503}
+			}
+			return nil
+		}}
+		old := support("old")
+		old.Alert("l1", "u1")
+		oc := old.Wrapup("l1", "code-sale", "")
+		require.NoError(t, mem.Put(ctx, &cti.SyncJob{Key: cti.JobKey("old", "l1"), ConversationID: "old", LegID: "l1",
+			Rule: "support", Conversation: oc, Tries: 1, EnqueuedAt: time.Now()}))
+		r := newRigWith(t, mem, sk, cti.WithStore(st))
+		b := support("c1")
+		r.send(b.Alert("l1", "u1"))
+		r.send(b.Connect("l1"))
+		r.send(b.Disconnect("l1"), b.End(), b.Wrapup("l1", "code-sale", "resolved"))
+		time.Sleep(5 * time.Second) // the retry's backoff
+		synctest.Wait()
+		mu.Lock()
+		assert.Equal(t, []int{2}, tries["old/l1"], "queued by an earlier run: not a first try")
+		assert.Equal(t, []int{1, 2}, tries["c1/l1"], "a first try, then a retry")
+		mu.Unlock()
+		_, _, put := st.counts()
+		assert.Equal(t, 3, put, "the old job's try, the failed attempt's record, the retry's try; none for c1's first try")
+		require.Len(t, sk.Jobs(), 2)
+		require.NoError(t, r.stop())
 	})
 }

@@ -76,6 +76,10 @@ type Engine struct {
 
 	timers timerQueue
 	wake   chan struct{}
+	// reserved are the keys of the jobs this run queued whose first try
+	// (recorded with the job, Tries 1) has not started.
+	resMu    sync.Mutex
+	reserved map[string]struct{}
 }
 
 type shard struct {
@@ -1222,6 +1226,32 @@ func (e *Engine) answer(ctx context.Context, cv *conv, legID string, pick *Recor
 	return n.Result, nil
 }
 
+// reserve records that the job key was queued by this run with its first
+// try unstarted.
+func (e *Engine) reserve(key string) {
+	e.resMu.Lock()
+	if e.reserved == nil {
+		e.reserved = map[string]struct{}{}
+	}
+	e.reserved[key] = struct{}{}
+	e.resMu.Unlock()
+}
+
+// firstTry reports whether j's next delivery is its reserved first try:
+// take consumes the reservation.
+func (e *Engine) firstTry(j *SyncJob, take bool) bool {
+	if j.Tries != 1 {
+		return false
+	}
+	e.resMu.Lock()
+	defer e.resMu.Unlock()
+	_, ok := e.reserved[j.Key]
+	if ok && take {
+		delete(e.reserved, j.Key)
+	}
+	return ok
+}
+
 // enqueue puts the leg's sync job in the outbox.
 func (e *Engine) enqueue(ctx context.Context, cv *conv, leg *AgentLeg, lr *LegRecord, rule *Rule, now time.Time) bool {
 	if lr.Agent == nil && e.dir != nil {
@@ -1252,7 +1282,12 @@ func (e *Engine) enqueue(ctx context.Context, cv *conv, leg *AgentLeg, lr *LegRe
 		Candidates:     cv.rec.Candidates,
 		Identity:       cv.rec.Identity,
 		EnqueuedAt:     now,
+		// The first delivery's try is recorded with the job: this run's
+		// dispatcher knows it has not started (reserved), and after a
+		// restart the next delivery counts as the second.
+		Tries: 1,
 	}
+	e.reserve(job.Key)
 	if e.jobSaver != nil {
 		// Put with the record by this step's save: one atomic write, so
 		// that the record says queued exactly when the job is pending.
