@@ -38,7 +38,8 @@ func StartDemo(log *slog.Logger) (*Demo, error) {
 		return nil, fmt.Errorf("demo rules: %w", err)
 	}
 	g := gt.NewServer(gt.WithSeed(gt.DemoSeed()), gt.WithLogger(log))
-	z := zendesktest.NewServer(zendesktest.WithIndexLag(3 * time.Second))
+	// The request log is for tests; the demo keeps the last 1,000.
+	z := zendesktest.NewServer(zendesktest.WithIndexLag(3*time.Second), zendesktest.WithRequestLog(1000))
 	z.Seed(zendesktest.DemoSeed())
 	return &Demo{Genesys: g, Zendesk: z, Config: cfg}, nil
 }

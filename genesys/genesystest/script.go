@@ -204,13 +204,23 @@ func hubOf(c *conversation) string {
 	return ""
 }
 
+// historyKept is how many of a conversation's latest published states
+// the server keeps (for Republish, PublishStale and Body): a long-running
+// demo's emulator does not grow with every update it published.
+const historyKept = 16
+
 // publishLocked renders the topic body, records it and publishes it.
 func (cv *Conversation) publishLocked() {
 	body, err := json.Marshal(cv.c.render(false, cv.s))
 	if err != nil {
 		panic(err) // our own structs: cannot happen
 	}
-	cv.c.history = append(cv.c.history, body)
+	h := cv.c.history
+	if len(h) == historyKept {
+		copy(h, h[1:])
+		h = h[:historyKept-1]
+	}
+	cv.c.history = append(h, body)
 	cv.s.publish(cv.c, body)
 }
 
@@ -490,13 +500,14 @@ func (cv *Conversation) Summarize(text string) {
 func (cv *Conversation) Republish() { cv.PublishStale(0) }
 
 // PublishStale re-sends the state from back steps before the latest (an
-// out-of-order update); back 0 is the latest.
+// out-of-order update); back 0 is the latest, and at most 15 (the server
+// keeps a conversation's last 16 states).
 func (cv *Conversation) PublishStale(back int) {
 	cv.s.mu.Lock()
 	defer cv.s.mu.Unlock()
 	h := cv.c.history
 	if back < 0 || back >= len(h) {
-		panic(fmt.Sprintf("genesystest: PublishStale(%d) with %d published states", back, len(h)))
+		panic(fmt.Sprintf("genesystest: PublishStale(%d) with %d published states kept", back, len(h)))
 	}
 	cv.s.publish(cv.c, h[len(h)-1-back])
 }

@@ -322,3 +322,27 @@ func TestPlay(t *testing.T) {
 		t.Errorf("played %d conversations, %d ended, media %v", len(convs), ended, media)
 	}
 }
+
+// TestHistoryBounded: a conversation keeps its last 16 published states
+// (for Republish and PublishStale), not every one.
+func TestHistoryBounded(t *testing.T) {
+	srv := gt.NewServer()
+	defer srv.Close()
+	cv := srv.Start(gt.Spec{Media: gt.MediaVoice, From: "+14155550100"})
+	leg := cv.Alert(gt.AgentAlice)
+	cv.Connect(leg)
+	for range 20 { // two published states each
+		leg = cv.TransferTo(leg, gt.AgentBob)
+		cv.Connect(leg)
+	}
+	if !strings.Contains(string(cv.Body()), leg) {
+		t.Error("Body is not the latest state")
+	}
+	cv.PublishStale(15) // the oldest kept
+	defer func() {
+		if recover() == nil {
+			t.Error("PublishStale(16) did not panic: more than 16 states kept")
+		}
+	}()
+	cv.PublishStale(16)
+}

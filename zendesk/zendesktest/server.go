@@ -130,6 +130,7 @@ type options struct {
 	indexLag     time.Duration
 	jobDelay     time.Duration
 	noRateLimits bool
+	requestLog   int // the most requests Requests keeps; 0: all
 }
 
 // Option configures a Server.
@@ -177,6 +178,11 @@ func WithIndexLag(d time.Duration) Option { return func(o *options) { o.indexLag
 // WithJobDelay sets how long an update_many job takes (default 0: it
 // reports "queued" when submitted and is done by the first poll).
 func WithJobDelay(d time.Duration) Option { return func(o *options) { o.jobDelay = d } }
+
+// WithRequestLog keeps only the last n requests for Requests and
+// RequestsTo (default: every one, as tests want): a long-running demo's
+// emulator then does not grow with every request it served.
+func WithRequestLog(n int) Option { return func(o *options) { o.requestLog = max(n, 0) } }
 
 // NewServer starts an emulator on 127.0.0.1 with the default credentials
 // (an admin DefaultEmail with DefaultAPIToken, and DefaultOAuthToken).
@@ -281,11 +287,20 @@ func (s *Server) DeleteTicket(id int64) {
 
 // --- recorded traffic ----------------------------------------------------
 
-// Requests returns the requests received so far, oldest first.
+// Requests returns the requests received so far, oldest first (the last
+// n of them with WithRequestLog(n)).
 func (s *Server) Requests() []Request {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return slices.Clone(s.requests)
+	return slices.Clone(s.logged())
+}
+
+// logged is the request log as kept (WithRequestLog); call with s.mu held.
+func (s *Server) logged() []Request {
+	if n := s.opt.requestLog; n > 0 && len(s.requests) > n {
+		return s.requests[len(s.requests)-n:]
+	}
+	return s.requests
 }
 
 // RequestsTo returns the requests with this method ("" any) whose route
@@ -294,7 +309,7 @@ func (s *Server) RequestsTo(method, route string) []Request {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []Request
-	for _, r := range s.requests {
+	for _, r := range s.logged() {
 		if (method == "" || r.Method == method) && strings.HasPrefix(r.Route, route) {
 			out = append(out, r)
 		}
@@ -346,6 +361,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer func() {
 		rec.Status = rw.status
 		s.mu.Lock()
+		if n := s.opt.requestLog; n > 0 && len(s.requests) >= 2*n {
+			// Drop the older half at once: amortized O(1) per request.
+			s.requests = append(s.requests[:0:0], s.requests[len(s.requests)-n+1:]...)
+		}
 		s.requests = append(s.requests, rec)
 		s.mu.Unlock()
 	}()

@@ -506,3 +506,33 @@ func TestSharedPhoneNumber(t *testing.T) {
 		t.Fatalf("UsersWithPhone: %+v", got)
 	}
 }
+
+// TestRequestLogBounded: WithRequestLog(n) keeps the last n requests, in
+// order, for Requests and RequestsTo.
+func TestRequestLogBounded(t *testing.T) {
+	srv, c := demo(t, zendesktest.WithoutRateLimits(), zendesktest.WithRequestLog(3))
+	for i := range 10 {
+		if st, _, out := c.do("GET", "/users/"+strconv.Itoa(i+1)+".json", nil); st != 200 && st != 404 {
+			t.Fatalf("request %d: %d %v", i, st, out)
+		}
+	}
+	reqs := srv.Requests()
+	if len(reqs) != 3 {
+		t.Fatalf("kept %d requests, want 3", len(reqs))
+	}
+	for i, r := range reqs {
+		if want := "/users/" + strconv.Itoa(8+i); r.Route != want {
+			t.Errorf("request %d: %s, want %s", i, r.Route, want)
+		}
+	}
+	if got := srv.RequestsTo("GET", "/users/"); len(got) != 3 {
+		t.Errorf("RequestsTo: %d requests, want 3", len(got))
+	}
+	srv2, all := demo(t, zendesktest.WithoutRateLimits())
+	for range 10 {
+		all.do("GET", "/users/1.json", nil)
+	}
+	if n := len(srv2.Requests()); n != 10 {
+		t.Errorf("by default every request is kept: %d, want 10", n)
+	}
+}
