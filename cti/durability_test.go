@@ -271,3 +271,56 @@ func TestEngineFirstTryRecordedWithTheJob(t *testing.T) {
 		require.NoError(t, r.stop())
 	})
 }
+
+// TestEngineResumedLegWritesItsPhases: a conversation whose record was in
+// the store before this run writes its legs' phases at once. Otherwise a
+// leg waiting for a wrap-up that never comes would, after every crash,
+// start its WrapupTimeout from the restart again, and a process crashing
+// more often than the timeout would never sync it.
+func TestEngineResumedLegWritesItsPhases(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		mem := cti.NewMemoryStore()
+		b := support("c1")
+		r := newRigWith(t, mem, &sink{})
+		r.send(b.Alert("l1", "u1"))
+		r.send(b.Connect("l1"))
+		r.send(b.Disconnect("l1"))
+		rec, err := mem.LoadConversation(ctx, "c1")
+		require.NoError(t, err)
+		require.Equal(t, cti.PhaseOffered, rec.Legs["l1"].Phase, "lazy in the first run")
+		require.NoError(t, r.stop())
+		require.NoError(t, mem.SaveConversation(ctx, rec)) // a crash: the flush undone
+
+		r2 := newRigWith(t, mem, &sink{})
+		r2.send(b.Disconnect("l1"))
+		rec, err = mem.LoadConversation(ctx, "c1")
+		require.NoError(t, err)
+		assert.Equal(t, cti.PhaseDisconnected, rec.Legs["l1"].Phase, "written at once after the restart")
+		assert.False(t, rec.Legs["l1"].DisconnectedAt.IsZero())
+		require.NoError(t, r2.stop())
+	})
+}
+
+// TestEngineIdleLazyRecordWrittenBeforeForgotten: a conversation idle past
+// IdleTimeout is forgotten, but its lazy changes are written first, so
+// that a later update does not derive its phases (and events) again.
+func TestEngineIdleLazyRecordWrittenBeforeForgotten(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		mem := cti.NewMemoryStore()
+		r := newRigWith(t, mem, &sink{}, cti.WithTiming(cti.Timing{IdleTimeout: 10 * time.Minute}))
+		b := support("c1")
+		r.send(b.Alert("l1", "u1"))
+		r.send(b.Connect("l1"))
+		time.Sleep(15 * time.Minute) // the janitor runs every minute
+		synctest.Wait()
+		rec, err := mem.LoadConversation(ctx, "c1")
+		require.NoError(t, err)
+		assert.Equal(t, cti.PhaseConnected, rec.Legs["l1"].Phase, "written before it was forgotten")
+		r.send(b.Disconnect("l1"))
+		assert.Equal(t, []string{"c1/l1:offered", "c1/l1:connected", "c1/l1:disconnected"}, r.rec.Events("c1/"),
+			"each event once, across the forgetting")
+		require.NoError(t, r.stop())
+	})
+}

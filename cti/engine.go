@@ -110,12 +110,17 @@ type conv struct {
 	// lazy: the record changed only in ways a restart re-derives from
 	// Genesys (a leg connected or disconnected, nothing popped): saved
 	// with the next save, or when Run returns (flushLazy).
-	lazy  bool
-	early bool  // identifyEarly ran (earlyRule: with which rule, this run)
-	used  uint8 // inLR, inWho, inCand
-	snap  *Conversation
-	arena string // the storage of snap's strings (see pack)
-	rec   *ConvRecord
+	lazy bool
+	// resumed: the record came from the state store (the conversation
+	// was known before this run, or forgotten while idle): its phases are
+	// written at once, so that a leg re-derived after a crash does not
+	// wait for its wrap-up from every restart again.
+	resumed bool
+	early   bool  // identifyEarly ran (earlyRule: with which rule, this run)
+	used    uint8 // inLR, inWho, inCand
+	snap    *Conversation
+	arena   string // the storage of snap's strings (see pack)
+	rec     *ConvRecord
 	// legs holds the leg records, in the order first seen; rec.Legs is
 	// nil but while the record is saved (see save).
 	legs    []legSlot
@@ -449,30 +454,37 @@ func (e *Engine) Run(ctx context.Context) error {
 }
 
 // flushLazy saves the records with lazy changes, once no step runs: a
-// clean stop loses nothing a restart would have to re-derive.
+// clean stop loses nothing a restart would have to re-derive. The saves
+// run side by side (a durable store commits them together).
 func (e *Engine) flushLazy(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, flushTimeout)
 	defer cancel()
+	var lazy []*conv
 	for i := range e.shards {
 		sh := &e.shards[i]
 		sh.mu.Lock()
-		var lazy []*conv
 		for _, cv := range sh.m {
-			if cv.lazy && cv.rec != nil && !cv.finished {
+			if lazyRecord(cv) {
 				lazy = append(lazy, cv)
 			}
 		}
 		sh.mu.Unlock()
-		for _, cv := range lazy {
-			if err := e.save(ctx, cv); err != nil {
-				e.fail(ErrorNotice{ConversationID: cv.id, Stage: "save", Err: err})
-				if ctx.Err() != nil {
-					return
-				}
-			}
-		}
 	}
+	if len(lazy) == 0 {
+		return
+	}
+	parallel(len(lazy), func(i int) {
+		if ctx.Err() != nil {
+			return
+		}
+		if err := e.save(ctx, lazy[i]); err != nil {
+			e.fail(ErrorNotice{ConversationID: lazy[i].id, Stage: "save", Err: err})
+		}
+	})
 }
+
+// lazyRecord reports whether cv's record has changes only in memory.
+func lazyRecord(cv *conv) bool { return cv.lazy && cv.rec != nil && !cv.finished }
 
 // flushTimeout bounds flushLazy.
 const flushTimeout = 10 * time.Second
@@ -733,7 +745,7 @@ func (e *Engine) step(cv *conv, snap *Conversation, msgs []message, since time.T
 		case err == nil:
 			cv.inline.rec = *rec
 			cv.rec = &cv.inline.rec
-			cv.stored = true
+			cv.stored, cv.resumed = true, true
 		case errors.Is(err, ErrNotFound):
 		default:
 			e.fail(ErrorNotice{ConversationID: cv.id, Stage: "load", Err: err})
@@ -824,7 +836,7 @@ func (e *Engine) evaluate(ctx context.Context, cv *conv, since time.Time) {
 				break
 			}
 			lr.Phase = p
-			if p == PhaseConnected || p == PhaseDisconnected {
+			if (p == PhaseConnected || p == PhaseDisconnected) && !cv.resumed {
 				// Not worth a write of its own: after a crash the resumed
 				// conversation connects and disconnects the leg again
 				// (lazy). A pop on entering marked the record dirty.

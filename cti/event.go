@@ -14,7 +14,7 @@ type EventType uint8
 // Across a crash (not a clean stop: Run returning writes everything),
 // the connected, transferred and disconnected events of a leg still in
 // progress may fire again when its conversation resumes: the engine does
-// not spend a state store write on them alone.
+// not spend a state store write on them alone (it does once resumed).
 const (
 	EventOffered      EventType = iota + 1 // alerting to the agent
 	EventConnected                         // the agent connected

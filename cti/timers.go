@@ -94,6 +94,7 @@ func (e *Engine) timerLoop(ctx context.Context) error {
 // idle ones after the idle timeout, and prunes the state store.
 func (e *Engine) janitor(ctx context.Context, now time.Time) {
 	idle := 0
+	var lazy []*conv
 	for i := range e.shards {
 		sh := &e.shards[i]
 		sh.mu.Lock()
@@ -104,10 +105,37 @@ func (e *Engine) janitor(ctx context.Context, now time.Time) {
 		}
 		for id, cv := range sh.m {
 			if !cv.running && now.Sub(e.at(cv.lastIn)) > e.timing.IdleTimeout {
+				if lazyRecord(cv) {
+					// Write it first: a later update reloads the record,
+					// and must not derive its phases again. Claimed as
+					// running, updates meanwhile wait in its mailbox.
+					cv.running = true
+					lazy = append(lazy, cv)
+					continue
+				}
 				delete(sh.m, id)
 				idle++
 			}
 		}
+		sh.mu.Unlock()
+	}
+	for _, cv := range lazy {
+		err := e.save(ctx, cv)
+		if err != nil {
+			e.fail(ErrorNotice{ConversationID: cv.id, Stage: "save", Err: err})
+		}
+		sh := e.shard(cv.id)
+		sh.mu.Lock()
+		switch {
+		case cv.pending != nil || len(cv.msgs) > 0:
+			sh.mu.Unlock()
+			e.activate(cv) // an update came: a worker takes over, running stays set
+			continue
+		case err == nil:
+			delete(sh.m, cv.id)
+			idle++
+		}
+		cv.running = false
 		sh.mu.Unlock()
 	}
 	if idle > 0 {
