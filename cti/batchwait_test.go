@@ -117,3 +117,41 @@ func TestWithBatchWaitRejectsNegative(t *testing.T) {
 	_, err := cti.NewEngine(ctitest.NewSource(), testRules(), cti.WithSink(&timedBatchSink{}), cti.WithBatchWait(-time.Second))
 	require.ErrorContains(t, err, "batch wait")
 }
+
+// TestEngineQueuedJobsWaitForCompany: jobs the engine queues (their first
+// try recorded with them) are first tries: they wait for the batch wait
+// and go together.
+func TestEngineQueuedJobsWaitForCompany(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ts := &timedBatchSink{}
+		src := ctitest.NewSource()
+		eng, err := cti.NewEngine(src, testRules(), cti.WithMatcher(&matcher{}), cti.WithStrategy(strategy),
+			cti.WithPopper(&popper{}), cti.WithDirectory(directory), cti.WithSink(ts), cti.WithStore(cti.NewMemoryStore()),
+			cti.WithBatchWait(2*time.Second))
+		require.NoError(t, err)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error)
+		go func() { done <- eng.Run(ctx) }()
+		var first time.Time
+		for i := range 3 {
+			b := support(fmt.Sprintf("c%d", i))
+			require.NoError(t, src.Send(ctx, b.Alert("l1", "u1")))
+			synctest.Wait()
+			require.NoError(t, src.Send(ctx, b.Connect("l1"), b.Disconnect("l1"), b.End(), b.Wrapup("l1", "code-sale", "")))
+			synctest.Wait()
+			if i == 0 {
+				first = time.Now()
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		time.Sleep(5 * time.Second)
+		synctest.Wait()
+		cancel()
+		require.NoError(t, <-done)
+		ts.mu.Lock()
+		defer ts.mu.Unlock()
+		assert.Equal(t, []int{3}, ts.sizes, "one batch")
+		require.NotEmpty(t, ts.at)
+		assert.Equal(t, 2*time.Second, ts.at[0].Sub(first), "after the first job's batch wait")
+	})
+}

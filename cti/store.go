@@ -177,7 +177,10 @@ type AliveStore interface {
 // job is in the outbox, also across a crash (with a Put and a save one
 // after the other, a crash between them left a job the record did not
 // know of, and the leg was queued again after the restart), and a
-// wrap-up costs one commit instead of two.
+// wrap-up costs one commit instead of two. A durable Store should
+// implement it: without it, a leg queued again that way is delivered
+// again as a first try (SyncJob.Tries 1), which skips the sink's
+// already-written checks.
 type JobSaver interface {
 	SaveConversationWithJobs(ctx context.Context, rec *ConvRecord, jobs []*SyncJob) error
 }
