@@ -12,6 +12,7 @@ import (
 	"net/rpc/jsonrpc"
 	"os"
 	"os/exec"
+	"os/signal"
 	"strconv"
 	"sync"
 	"time"
@@ -265,6 +266,9 @@ func nonNil[T any](s []T) []T {
 // emulatorChild is the child process (-emulators-child): it starts the
 // emulators and serves Emu on stdin/stdout until stdin closes.
 func emulatorChild(agents int, latency time.Duration) {
+	// ^C reaches the whole process group: the load tool stops its engine
+	// first and then closes our stdin, which ends us.
+	signal.Ignore(os.Interrupt)
 	e := startLocal(agents, latency)
 	defer e.close()
 	srv := rpc.NewServer()
