@@ -168,11 +168,28 @@ func seed(agents int) gt.Seed {
 	return s
 }
 
+// emuConfig is how the emulators start: agents seeded in both, and the
+// round trip each adds to every request (Zendesk) or REST request
+// (Genesys).
+type emuConfig struct {
+	agents                     int
+	zendeskDelay, genesysDelay time.Duration
+}
+
+func (c emuConfig) args() []string {
+	return []string{"-emulators-child", "-agents", strconv.Itoa(c.agents),
+		"-latency", c.zendeskDelay.String(), "-genesys-latency", c.genesysDelay.String()}
+}
+
 // startLocal starts both emulators in this process.
-func startLocal(agents int, latency time.Duration) *emulators {
-	sd := seed(agents)
-	g := gt.NewServer(gt.WithSeed(sd))
-	z := zendesktest.NewUnstarted(zendesktest.WithLatency(latency))
+func startLocal(c emuConfig) *emulators {
+	sd := seed(c.agents)
+	gopts := []gt.Option{gt.WithSeed(sd)}
+	if c.genesysDelay > 0 {
+		gopts = append(gopts, gt.WithLatency(c.genesysDelay))
+	}
+	g := gt.NewServer(gopts...)
+	z := zendesktest.NewUnstarted(zendesktest.WithLatency(c.zendeskDelay))
 	tz := &timedZendesk{z: z}
 	zsrv := httptest.NewServer(tz)
 	z.URL = zsrv.URL
@@ -265,11 +282,11 @@ func nonNil[T any](s []T) []T {
 
 // emulatorChild is the child process (-emulators-child): it starts the
 // emulators and serves Emu on stdin/stdout until stdin closes.
-func emulatorChild(agents int, latency time.Duration) {
+func emulatorChild(c emuConfig) {
 	// ^C reaches the whole process group: the load tool stops its engine
 	// first and then closes our stdin, which ends us.
 	signal.Ignore(os.Interrupt)
-	e := startLocal(agents, latency)
+	e := startLocal(c)
 	defer e.close()
 	srv := rpc.NewServer()
 	if err := srv.Register(&Emu{e}); err != nil {
@@ -297,12 +314,12 @@ func (p pipes) Write(b []byte) (int, error) { return p.w.Write(b) }
 func (p pipes) Close() error                { return errors.Join(p.w.Close(), p.ReadCloser.Close()) }
 
 // startRemote starts the emulators in a child process.
-func startRemote(agents int, latency time.Duration) (*emulators, error) {
+func startRemote(c emuConfig) (*emulators, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(exe, "-emulators-child", "-agents", strconv.Itoa(agents), "-latency", latency.String())
+	cmd := exec.Command(exe, c.args()...)
 	cmd.Stderr = os.Stderr
 	in, err := cmd.StdinPipe()
 	if err != nil {
@@ -315,8 +332,8 @@ func startRemote(agents int, latency time.Duration) (*emulators, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	c := jsonrpc.NewClient(pipes{out, in})
-	r := &remote{c: c}
+	cl := jsonrpc.NewClient(pipes{out, in})
+	r := &remote{c: cl}
 	e := &emulators{g: remoteGenesys{r}, z: remoteZendesk{r},
 		timed: func() []TimedRequest {
 			var t []TimedRequest
@@ -324,8 +341,8 @@ func startRemote(agents int, latency time.Duration) (*emulators, error) {
 			return t
 		},
 		limits: func(l Limits) { r.call("SetLimits", l, &Empty{}) },
-		close:  func() { c.Close(); _ = cmd.Wait() }}
-	if err := c.Call("Emu.Hello", Empty{}, &e.Hello); err != nil {
+		close:  func() { cl.Close(); _ = cmd.Wait() }}
+	if err := cl.Call("Emu.Hello", Empty{}, &e.Hello); err != nil {
 		e.close()
 		return nil, fmt.Errorf("emulator process: %w", err)
 	}

@@ -19,7 +19,7 @@ import (
 // custom fields, the listener's wall-clock times, request bodies and
 // sequence numbers) survives the JSON wire.
 func TestRemoteEmulators(t *testing.T) {
-	e := startLocal(3, 0)
+	e := startLocal(emuConfig{agents: 3})
 	defer e.close()
 	srvConn, cliConn := net.Pipe()
 	srv := rpc.NewServer()

@@ -37,7 +37,7 @@ import (
 // plan allows the stress setting's request rate; this measures ctikit,
 // not the plan).
 func (r *runner) latency(ctx context.Context) error {
-	w, err := newWorld(r.c.emulators, r.c.agents, r.c.latency)
+	w, err := newWorld(r.c.emulators, emuConfig{agents: r.c.agents, zendeskDelay: r.c.latency, genesysDelay: r.c.genesysLatency})
 	if err != nil {
 		return err
 	}
@@ -61,8 +61,8 @@ func (r *runner) latency(ctx context.Context) error {
 
 	rate := float64(r.c.inflight) / r.c.hold.Seconds()
 	fmt.Fprintf(r.out, "Figure 2: pop latency (alerting update read → display request at Zendesk), %d conversations in flight\n", r.c.inflight)
-	fmt.Fprintf(r.out, "  %.0f calls/s over the four strategies, each up %v; measured: the calls arriving once %d are in flight; Zendesk delay %v per request\n",
-		rate, r.c.hold, r.c.inflight, r.c.latency)
+	fmt.Fprintf(r.out, "  %.0f calls/s over the four strategies, each up %v; measured: the calls arriving once %d are in flight; Zendesk delay %v per request, Genesys %v per REST request\n",
+		rate, r.c.hold, r.c.inflight, r.c.latency, r.c.genesysLatency)
 	stopProbe := startProbe(ctx)
 	res, err := r.latencyRun(ctx, w, tr, sts)
 	probe := stopProbe()

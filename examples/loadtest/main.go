@@ -70,12 +70,16 @@ type config struct {
 	ivr        time.Duration
 	// emulators: process (a child process, the default) or inproc.
 	emulators string
+	// genesysLatency is the Genesys emulator's REST round trip in the
+	// latency phase.
+	genesysLatency time.Duration
 }
 
 func main() {
 	var c config
 	flag.StringVar(&c.phases, "phases", "calls,latency,sync", "phases to run: calls (figure 1), latency (figure 2), sync (figure 5)")
 	flag.DurationVar(&c.latency, "latency", 20*time.Millisecond, "round-trip delay the Zendesk emulator adds to every request")
+	flag.DurationVar(&c.genesysLatency, "genesys-latency", 20*time.Millisecond, "latency: round-trip delay the Genesys emulator adds to every REST request (the syncs' enrichment; 0: it answers at once, as in the other phases)")
 	flag.IntVar(&c.agents, "agents", 200, "agents (Genesys users mapped to Zendesk agents)")
 	flag.IntVar(&c.callers, "callers", 140, "calls: first-time callers per strategy (then 3/7 as many repeat calls: 30% of the mix)")
 	flag.IntVar(&c.inflight, "inflight", 1000, "latency: conversations in flight (steady state)")
@@ -105,7 +109,7 @@ func main() {
 		return
 	}
 	if *emuChild {
-		emulatorChild(c.agents, c.latency)
+		emulatorChild(emuConfig{agents: c.agents, zendeskDelay: c.latency, genesysDelay: c.genesysLatency})
 		return
 	}
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt)

@@ -81,18 +81,18 @@ func (w *world) rulesFor(sts ...strategy) *cti.Rules {
 	return r
 }
 
-// newWorld starts both emulators with agents agents: in a child process
-// (process) or in this one (inproc).
-func newWorld(mode string, agents int, latency time.Duration) (*world, error) {
+// newWorld starts both emulators: in a child process (process) or in this
+// one (inproc).
+func newWorld(mode string, c emuConfig) (*world, error) {
 	var (
 		e   *emulators
 		err error
 	)
 	switch mode {
 	case "process":
-		e, err = startRemote(agents, latency)
+		e, err = startRemote(c)
 	case "inproc":
-		e = startLocal(agents, latency)
+		e = startLocal(c)
 	default:
 		err = fmt.Errorf("-emulators %q: want process or inproc", mode)
 	}
