@@ -122,18 +122,20 @@ const (
 
 // TransferKind reports whether a leg's disconnect type (Genesys's
 // disconnectType, any case) says the agent transferred the conversation,
-// and how. "transfer.noanswer" and "transfer.notavailable", the ACD routing
-// an alert the agent did not take, are not transfers: the agent never had
-// the conversation.
+// and how. It takes the conversation APIs' names ("transfer.consult") and
+// the analytics API's ("consultTransfer"). "transfer.noanswer",
+// "transfer.notavailable" and "transfer.donotdisturb" (and their analytics
+// names), the ACD routing an alert the agent did not take, are not
+// transfers: the agent never had the conversation.
 func TransferKind(disconnectType string) (kind string, ok bool) {
 	switch strings.ToLower(disconnectType) {
 	case DisconnectTransfer:
 		return TransferBlind, true
-	case "transfer.consult":
+	case "transfer.consult", "consulttransfer":
 		return TransferConsult, true
-	case "transfer.conference":
+	case "transfer.conference", "conferencetransfer":
 		return TransferConference, true
-	case "transfer.forward":
+	case "transfer.forward", "forwardtransfer":
 		return TransferForward, true
 	}
 	return "", false

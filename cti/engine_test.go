@@ -478,7 +478,10 @@ func TestTransferKind(t *testing.T) {
 	for dt, want := range map[string]string{
 		"transfer": cti.TransferBlind, "Transfer": cti.TransferBlind, "transfer.consult": cti.TransferConsult,
 		"transfer.conference": cti.TransferConference, "transfer.forward": cti.TransferForward,
-		"transfer.noanswer": "", "transfer.notavailable": "", "client": "", "peer": "", "": "", "transfers": "",
+		"transfer.noanswer": "", "transfer.notavailable": "", "transfer.donotdisturb": "", "client": "", "peer": "", "": "", "transfers": "",
+		// the analytics API's names
+		"consultTransfer": cti.TransferConsult, "conferenceTransfer": cti.TransferConference, "forwardTransfer": cti.TransferForward,
+		"noAnswerTransfer": "", "notAvailableTransfer": "", "dndTransfer": "", "transportFailure": "",
 	} {
 		got, ok := cti.TransferKind(dt)
 		assert.Equal(t, want, got, dt)

@@ -325,7 +325,7 @@ func (s *Server) analyticsDetails(w http.ResponseWriter, r *http.Request) {
 				seg("alert", cm.alerting, alertEnd, nil)
 				metric("tAlert", ms(cm.alerting, alertEnd), alertEnd)
 				if !cm.connected.IsZero() {
-					seg("interact", cm.connected, cm.discon, map[string]any{"disconnectType": cm.dtype})
+					seg("interact", cm.connected, cm.discon, map[string]any{"disconnectType": analyticsDisconnect(cm.dtype)})
 					metric("tAnswered", ms(cm.alerting, cm.connected), cm.connected)
 					metric("tTalk", ms(cm.connected, cm.discon), cm.discon)
 					metric("tTalkComplete", ms(cm.connected, cm.discon), cm.discon)
@@ -349,10 +349,10 @@ func (s *Server) analyticsDetails(w http.ResponseWriter, r *http.Request) {
 					metric("tHandle", ms(cm.connected, end), end)
 				}
 			case "acd":
-				seg("interact", cm.connected, cm.discon, map[string]any{"disconnectType": cm.dtype})
+				seg("interact", cm.connected, cm.discon, map[string]any{"disconnectType": analyticsDisconnect(cm.dtype)})
 				metric("tAcd", ms(cm.connected, cm.discon), cm.discon)
 			default:
-				seg("interact", cm.connected, cm.discon, map[string]any{"disconnectType": cm.dtype})
+				seg("interact", cm.connected, cm.discon, map[string]any{"disconnectType": analyticsDisconnect(cm.dtype)})
 			}
 			sess["segments"] = segs
 			if metrics != nil {
@@ -460,4 +460,28 @@ func (s *Server) transcriptDoc(w http.ResponseWriter, r *http.Request) {
 			"startTime": c.start.UnixMilli(), "phrases": phrases}},
 		"startTime": c.start.UnixMilli(),
 	})
+}
+
+// analyticsDisconnect is a disconnect type as the analytics API names it
+// ("consultTransfer"), from the conversation APIs' name ("transfer.consult").
+func analyticsDisconnect(dtype string) string {
+	switch dtype {
+	case "transfer.consult":
+		return "consultTransfer"
+	case "transfer.conference":
+		return "conferenceTransfer"
+	case "transfer.forward":
+		return "forwardTransfer"
+	case "transfer.noanswer":
+		return "noAnswerTransfer"
+	case "transfer.notavailable":
+		return "notAvailableTransfer"
+	case "transfer.donotdisturb":
+		return "dndTransfer"
+	case "endpoint.donotdisturb":
+		return "dndEndpoint"
+	case "transport.failure":
+		return "transportFailure"
+	}
+	return dtype
 }
