@@ -1,6 +1,7 @@
 package syncmap
 
 import (
+	"cmp"
 	"fmt"
 	"maps"
 	"slices"
@@ -268,14 +269,14 @@ func transferredTo(c *cti.Conversation, leg *cti.AgentLeg) (to, kind string) {
 			}
 		}
 	}
+	// One entry per transfer in both lists, so that they line up.
 	var all, kinds []string
 	for _, t := range c.Transfers {
-		if n := name(t); n != "" {
-			all = append(all, n)
+		n, k := name(t), t.Kind
+		if n == "" && k == "" {
+			continue
 		}
-		if t.Kind != "" {
-			kinds = append(kinds, t.Kind)
-		}
+		all, kinds = append(all, cmp.Or(n, "unknown")), append(kinds, cmp.Or(k, "unknown"))
 	}
 	return strings.Join(all, ", "), strings.Join(kinds, ", ")
 }

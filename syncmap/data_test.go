@@ -220,6 +220,12 @@ func TestDataValues(t *testing.T) {
 	if d := syncmap.NewData(j, f); d.TransferredTo != "Billing / Jane Doe, Sales" || d.TransferType != "consult, blind" {
 		t.Errorf("every transfer: %q, %q", d.TransferredTo, d.TransferType)
 	}
+	// A destination without a name (an external number) keeps the lists
+	// in line.
+	c.Transfers[0].ToQueue, c.Transfers[0].ToUser = cti.Ref{}, cti.Ref{}
+	if d := syncmap.NewData(j, f); d.TransferredTo != "unknown, Sales" || d.TransferType != "consult, blind" {
+		t.Errorf("unnamed destination: %q, %q", d.TransferredTo, d.TransferType)
+	}
 }
 
 func TestTemplateErrors(t *testing.T) {
