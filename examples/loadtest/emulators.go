@@ -13,7 +13,9 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -320,6 +322,7 @@ func startRemote(c emuConfig) (*emulators, error) {
 		return nil, err
 	}
 	cmd := exec.Command(exe, c.args()...)
+	cmd.Env = emulatorEnv(os.Environ())
 	cmd.Stderr = os.Stderr
 	in, err := cmd.StdinPipe()
 	if err != nil {
@@ -347,6 +350,20 @@ func startRemote(c emuConfig) (*emulators, error) {
 		return nil, fmt.Errorf("emulator process: %w", err)
 	}
 	return e, nil
+}
+
+// emulatorEnv is env without the Go runtime's settings: GOMAXPROCS=4 or
+// GOGC=200 on the load tool is meant for ctikit's process, not the
+// emulators'.
+func emulatorEnv(env []string) []string {
+	return slices.DeleteFunc(slices.Clone(env), func(kv string) bool {
+		k, _, _ := strings.Cut(kv, "=")
+		switch k {
+		case "GOMAXPROCS", "GOGC", "GOMEMLIMIT", "GODEBUG":
+			return true
+		}
+		return false
+	})
 }
 
 // remote calls the child. The load tool cannot go on without its

@@ -99,3 +99,8 @@ func TestNewConvIDIsAUUID(t *testing.T) {
 	require.Regexp(t, `^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`, a)
 	require.NotEqual(t, a, b)
 }
+
+func TestEmulatorEnvDropsRuntimeSettings(t *testing.T) {
+	got := emulatorEnv([]string{"PATH=/bin", "GOMAXPROCS=4", "GOGC=200", "GODEBUG=gctrace=1", "GOMEMLIMIT=1GiB", "HOME=/root", "GOFLAGS=-mod=mod"})
+	require.Equal(t, []string{"PATH=/bin", "HOME=/root", "GOFLAGS=-mod=mod"}, got)
+}
