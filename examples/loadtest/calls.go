@@ -117,7 +117,7 @@ func (r *runner) wave(ctx context.Context, w *world, tr *tracker, s strategy, cu
 	calls := make([]*call, len(custs))
 	var wg sync.WaitGroup
 	for i, cu := range custs {
-		calls[i] = &call{cust: cu, queue: s.queue, agent: w.agents[i%len(w.agents)], ring: 300 * time.Millisecond, talk: 300 * time.Millisecond, ivr: 30 * time.Millisecond}
+		calls[i] = &call{cust: cu, queue: s.queue, agent: w.Agents[i%len(w.Agents)], ring: 300 * time.Millisecond, talk: 300 * time.Millisecond, ivr: 30 * time.Millisecond}
 		wg.Go(func() { w.play(ctx, calls[i], nil) })
 		if !sleep(ctx, r.c.gap) {
 			return waveCount{}, ctx.Err()

@@ -313,7 +313,7 @@ func (r *runner) latencyRun(ctx context.Context, w *world, tr *tracker, sts []st
 			return nil, ctx.Err()
 		}
 		k := i % len(sts)
-		c := &call{cust: custs[k][i/len(sts)], queue: sts[k].queue, agent: w.agents[i%len(w.agents)],
+		c := &call{cust: custs[k][i/len(sts)], queue: sts[k].queue, agent: w.Agents[i%len(w.Agents)],
 			ring: time.Second, talk: r.c.hold - time.Second, ivr: r.c.ivr}
 		calls[i], kind[i] = c, k
 		n := int(inflight.Add(1))

@@ -23,8 +23,7 @@ import (
 // world is the two emulators and what they were seeded with, and the
 // client side of the Zendesk requests' timings.
 type world struct {
-	*emulators
-	agents []agent // Genesys user ↔ Zendesk agent
+	*emulators // with the seeded agents (Hello.Agents)
 
 	mu sync.Mutex
 	// sent and got: when the client sent each request and had its
@@ -83,12 +82,6 @@ func (w *world) takeTimed() []timedRequest {
 	}
 	w.sent, w.got = nil, nil
 	return t
-}
-
-type agent struct {
-	genesysID string
-	email     string
-	zendeskID int64
 }
 
 // stackOptions says how one engine is built.
@@ -230,10 +223,10 @@ func (w *world) start(ctx context.Context, o stackOptions) (*stack, error) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	var wg sync.WaitGroup
-	errs := make([]error, len(w.agents))
-	for i, a := range w.agents {
+	errs := make([]error, len(w.Agents))
+	for i, a := range w.Agents {
 		wg.Go(func() {
-			_, errs[i] = dir.Agent(ctx, &cti.AgentLeg{UserID: a.genesysID, Email: a.email})
+			_, errs[i] = dir.Agent(ctx, &cti.AgentLeg{UserID: a.GenesysID, Email: a.Email})
 		})
 	}
 	wg.Wait()

@@ -120,7 +120,7 @@ func (r *runner) syncRun(ctx context.Context, batch bool, n int, minute time.Dur
 				if i*per+k >= n {
 					return
 				}
-				c := &call{cust: cu, queue: s.queue, agent: w.agents[(i*per+k)%len(w.agents)],
+				c := &call{cust: cu, queue: s.queue, agent: w.Agents[(i*per+k)%len(w.Agents)],
 					ring: 300 * time.Millisecond, talk: 300 * time.Millisecond, ivr: 30 * time.Millisecond}
 				w.play(ctx, c, nil)
 				order[i] = append(order[i], c)

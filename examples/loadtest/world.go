@@ -75,8 +75,8 @@ func (w *world) rulesFor(sts ...strategy) *cti.Rules {
 		r.Subscribe.Queues = append(r.Subscribe.Queues, s.queue)
 		r.Rules = append(r.Rules, s.rule)
 	}
-	for _, a := range w.agents {
-		r.Subscribe.Users = append(r.Subscribe.Users, a.genesysID)
+	for _, a := range w.Agents {
+		r.Subscribe.Users = append(r.Subscribe.Users, a.GenesysID)
 	}
 	return r
 }
@@ -99,11 +99,7 @@ func newWorld(mode string, c emuConfig) (*world, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := &world{emulators: e}
-	for _, a := range e.Agents {
-		w.agents = append(w.agents, agent{genesysID: a.GenesysID, email: a.Email, zendeskID: a.ZendeskID})
-	}
-	return w, nil
+	return &world{emulators: e}, nil
 }
 
 // customer is a caller: their phone, and their Zendesk user and open
@@ -140,7 +136,7 @@ func (w *world) customers(s strategy, n int) []customer {
 type call struct {
 	cust  customer
 	queue string
-	agent agent
+	agent Agent
 	// ring is alert → connect; talk is connect → hang-up; the wrap-up
 	// follows 50 ms later.
 	ring, talk time.Duration
@@ -159,7 +155,7 @@ func (w *world) play(ctx context.Context, c *call, release <-chan struct{}) {
 		return
 	}
 	c.alertedAt = time.Now()
-	leg := w.g.Alert(c.id, c.agent.genesysID)
+	leg := w.g.Alert(c.id, c.agent.GenesysID)
 	if !sleep(ctx, c.ring) {
 		return
 	}
