@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cxplay/ctikit/cti"
+	"github.com/cxplay/ctikit/cti/ctitest"
 )
 
 // A new conversation is in the state store (as open) before the engine
@@ -192,6 +193,24 @@ func TestEngineSavesWhatARestartCannotRederive(t *testing.T) {
 	})
 }
 
+// crashAfterDisconnect plays conversation id's (b's) leg l1 to disconnected in a first run
+// (popped once; connected and disconnected lazy), then simulates a crash:
+// the store is left as it was before the run's flush on return.
+func crashAfterDisconnect(t *testing.T, mem *cti.MemoryStore, id string, b *ctitest.Builder) {
+	t.Helper()
+	ctx := context.Background()
+	r := newRigWith(t, mem, &sink{})
+	r.send(b.Alert("l1", "u1"))
+	r.send(b.Connect("l1"))
+	r.send(b.Disconnect("l1"))
+	require.Len(t, r.popper.Calls(), 1)
+	rec, err := mem.LoadConversation(ctx, id)
+	require.NoError(t, err)
+	require.Equal(t, cti.PhaseOffered, rec.Legs["l1"].Phase, "lazy in the first run")
+	require.NoError(t, r.stop())
+	require.NoError(t, mem.SaveConversation(ctx, rec))
+}
+
 // TestEngineResumesLazyPhases: after a crash that lost a leg's connected
 // and disconnected phases (never written), the next run derives them
 // again from the conversation: the leg is not popped again, its events
@@ -200,19 +219,7 @@ func TestEngineResumesLazyPhases(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		mem := cti.NewMemoryStore()
 		b := support("c1")
-		r := newRigWith(t, mem, &sink{})
-		r.send(b.Alert("l1", "u1"))
-		r.send(b.Connect("l1"))
-		r.send(b.Disconnect("l1"))
-		require.Len(t, r.popper.Calls(), 1)
-		// A crash: the second run starts from what the store holds (the
-		// first run's flush on return is undone by saving the record as
-		// it was after the pop).
-		rec, err := mem.LoadConversation(context.Background(), "c1")
-		require.NoError(t, err)
-		require.NoError(t, r.stop())
-		require.NoError(t, mem.SaveConversation(context.Background(), rec))
-		require.Equal(t, cti.PhaseOffered, rec.Legs["l1"].Phase)
+		crashAfterDisconnect(t, mem, "c1", b)
 
 		sk := &sink{}
 		r2 := newRigWith(t, mem, sk)
@@ -282,19 +289,11 @@ func TestEngineResumedLegWritesItsPhases(t *testing.T) {
 		ctx := context.Background()
 		mem := cti.NewMemoryStore()
 		b := support("c1")
-		r := newRigWith(t, mem, &sink{})
-		r.send(b.Alert("l1", "u1"))
-		r.send(b.Connect("l1"))
-		r.send(b.Disconnect("l1"))
-		rec, err := mem.LoadConversation(ctx, "c1")
-		require.NoError(t, err)
-		require.Equal(t, cti.PhaseOffered, rec.Legs["l1"].Phase, "lazy in the first run")
-		require.NoError(t, r.stop())
-		require.NoError(t, mem.SaveConversation(ctx, rec)) // a crash: the flush undone
+		crashAfterDisconnect(t, mem, "c1", b)
 
 		r2 := newRigWith(t, mem, &sink{})
 		r2.send(b.Disconnect("l1"))
-		rec, err = mem.LoadConversation(ctx, "c1")
+		rec, err := mem.LoadConversation(ctx, "c1")
 		require.NoError(t, err)
 		assert.Equal(t, cti.PhaseDisconnected, rec.Legs["l1"].Phase, "written at once after the restart")
 		assert.False(t, rec.Legs["l1"].DisconnectedAt.IsZero())
