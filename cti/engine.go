@@ -103,8 +103,7 @@ type conv struct {
 	// finished is written by the worker and read under shard.mu when it exits.
 	finished bool
 
-	// worker-owned
-	loaded bool
+	// worker-owned (rec is nil until the first step loads or makes it)
 	stored bool // the record is in the state store
 	dirty  bool // the record changed: save it at the end of the step
 	// lazy: the record changed only in ways a restart re-derives from
@@ -738,8 +737,7 @@ func (e *Engine) Stats() Stats {
 
 func (e *Engine) step(cv *conv, snap *Conversation, msgs []message, since time.Time) {
 	ctx := e.ctx
-	if !cv.loaded {
-		cv.loaded = true
+	if cv.rec == nil {
 		rec, err := e.state.LoadConversation(ctx, cv.id)
 		switch {
 		case err == nil:
