@@ -51,20 +51,44 @@ func (r *runner) latency(ctx context.Context) error {
 		}
 	}
 	tr := newTracker()
-	st, err := w.start(ctx, stackOptions{rules: w.rulesFor(sts...), batch: true,
-		updates: zendesk.Budget{Limit: 1 << 30, Per: time.Minute},
-		store:   r.c.store, dir: r.storeDir(), hooks: tr.hooks(), log: r.log, batchWait: r.c.batchWait})
-	if err != nil {
-		return err
+	// settle waits, once every call has been played, until the pops are
+	// recorded (and ctikit's syncs done).
+	var settle func(ids []string) error
+	switch r.c.client {
+	case "ctikit":
+		st, err := w.start(ctx, stackOptions{rules: w.rulesFor(sts...), batch: true,
+			updates: zendesk.Budget{Limit: 1 << 30, Per: time.Minute},
+			store:   r.c.store, dir: r.storeDir(), hooks: tr.hooks(), log: r.log, batchWait: r.c.batchWait})
+		if err != nil {
+			return err
+		}
+		defer st.stop()
+		settle = func(ids []string) error { return tr.waitSynced(ctx, ids, 2*time.Minute) }
+	case "bare":
+		b, err := startBare(ctx, w, tr, sts)
+		if err != nil {
+			return err
+		}
+		stopped := false
+		defer func() {
+			if !stopped {
+				b.stop()
+			}
+		}()
+		settle = func([]string) error { stopped = true; return b.stop() }
+	default:
+		return fmt.Errorf("-client %q: want ctikit or bare", r.c.client)
 	}
-	defer st.stop()
 
 	rate := float64(r.c.inflight) / r.c.hold.Seconds()
 	fmt.Fprintf(r.out, "Figure 2: pop latency (alerting update read → display request at Zendesk), %d conversations in flight\n", r.c.inflight)
 	fmt.Fprintf(r.out, "  %.0f calls/s over the four strategies, each up %v; measured: the calls arriving once %d are in flight; Zendesk delay %v per request, Genesys %v per REST request\n",
 		rate, r.c.hold, r.c.inflight, r.c.latency, r.c.genesysLatency)
+	if r.c.client == "bare" {
+		fmt.Fprintf(r.out, "  popped by the bare client (-client bare: the same Zendesk requests from net/http, no engine, store or sync; its share is in the ctikit column)\n")
+	}
 	stopProbe := startProbe(ctx)
-	res, err := r.latencyRun(ctx, w, tr, sts)
+	res, err := r.latencyRun(ctx, w, tr, sts, settle)
 	probe := stopProbe()
 	if err != nil {
 		return err
@@ -97,7 +121,7 @@ func (r *runner) latency(ctx context.Context) error {
 			}
 		}
 		if res.missing > 0 {
-			fmt.Fprintf(&detail, "  %s: %d measured calls without a display\n", s.name, res.missing)
+			fmt.Fprintf(&detail, "  %s: %d measured calls without a display%s\n", s.name, res.missing, res.firstErr)
 		}
 	}
 	tw.Flush()
@@ -159,6 +183,7 @@ type latencyResult struct {
 	windows              []window        // each call's ring read → display arrived
 	minFlight, maxFlight int
 	missing              int
+	firstErr             string // ": " and the first pop error, if any
 }
 
 // window is when a measured pop ran: from its ring update's read to its
@@ -256,6 +281,9 @@ func (r *runner) attribute(w *world, sts []strategy, calls []*call, kind []int, 
 		slices.SortFunc(hops, func(a, b hop) int { return a.q.Arrived.Compare(b.q.Arrived) })
 		di := slices.IndexFunc(hops, func(h hop) bool { return h.display })
 		if !ok || p.err != nil || di < 0 {
+			if p.err != nil && res.firstErr == "" {
+				res.firstErr = ": " + p.err.Error()
+			}
 			res.missing++
 			continue
 		}
@@ -290,7 +318,7 @@ func (r *runner) attribute(w *world, sts []strategy, calls []*call, kind []int, 
 	}
 }
 
-func (r *runner) latencyRun(ctx context.Context, w *world, tr *tracker, sts []strategy) ([]latencyResult, error) {
+func (r *runner) latencyRun(ctx context.Context, w *world, tr *tracker, sts []strategy, settle func(ids []string) error) ([]latencyResult, error) {
 	total := 2 * r.c.inflight
 	custs := make([][]customer, len(sts))
 	for i, s := range sts {
@@ -330,7 +358,7 @@ func (r *runner) latencyRun(ctx context.Context, w *world, tr *tracker, sts []st
 	for i, c := range calls {
 		ids[i] = c.id
 	}
-	if err := tr.waitSynced(ctx, ids, 2*time.Minute); err != nil {
+	if err := settle(ids); err != nil {
 		return nil, err
 	}
 	res := make([]latencyResult, len(sts))

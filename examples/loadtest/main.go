@@ -73,6 +73,9 @@ type config struct {
 	// genesysLatency is the Genesys emulator's REST round trip in the
 	// latency phase.
 	genesysLatency time.Duration
+	// client is who pops in figure 2: ctikit, or the bare client
+	// (bare.go) that shows what this machine allows any client.
+	client string
 }
 
 func main() {
@@ -102,6 +105,7 @@ func main() {
 	probe := flag.Bool("probe", false, "internal: run as the machine probe (see probe.go)")
 	emuChild := flag.Bool("emulators-child", false, "internal: run as the emulators' process (see emulators.go)")
 	flag.BoolVar(&c.early, "early", false, "latency: the rules identify early (identify_early: the search while in IVR/queue, see -ivr); the floor is then the round trips left on the ring's path")
+	flag.StringVar(&c.client, "client", "ctikit", "latency: who pops: ctikit (the engine, wired as the reference server) or bare (the same Zendesk requests from a minimal client with no engine, store or sync: this machine's own floor, see bare.go)")
 	flag.BoolVar(&c.split, "split", false, "latency: split ctikit's share (engine, request out, response back) and show the slowest calls")
 	flag.Parse()
 	if *probe {
