@@ -157,23 +157,26 @@ func (n *Normalizer) parse(s string) (p, alias Phone, err error) {
 		}
 	}
 	var (
-		best   *phonenumbers.PhoneNumber
-		region string
-		valid  bool
+		best    *phonenumbers.PhoneNumber
+		region  string
+		valid   bool
+		regions [2]string // of cands, as looked up below
 	)
-	for _, c := range cands { // valid first, in order
+	for i, c := range cands { // valid first, in order
 		// phonenumbers.IsValidNumber, keeping the region it looks up (the
-		// costliest step for a shared country code such as +1).
-		r := phonenumbers.GetRegionCodeForNumber(c)
-		if phonenumbers.IsValidNumberForRegion(c, r) {
-			best, region, valid = c, r, true
+		// costliest step for a shared country code such as +1: an invalid
+		// +1 number is tried against every NANP region, so it is looked
+		// up once).
+		regions[i] = phonenumbers.GetRegionCodeForNumber(c)
+		if phonenumbers.IsValidNumberForRegion(c, regions[i]) {
+			best, region, valid = c, regions[i], true
 			break
 		}
 	}
 	if best == nil {
-		for _, c := range cands {
+		for i, c := range cands {
 			if phonenumbers.IsPossibleNumber(c) {
-				best, region = c, phonenumbers.GetRegionCodeForNumber(c)
+				best, region = c, regions[i]
 				break
 			}
 		}
