@@ -470,33 +470,36 @@ func first(ts ...time.Time) time.Time {
 	return time.Time{}
 }
 
+// ended reports whether every communication of p is disconnected, and
+// when the last one was (zero when no time was given).
+func ended(p *wireParticipant) (time.Time, bool) {
+	var end time.Time
+	done, some := true, false
+	p.allComms(func(_ int, cm *wireComm) {
+		some = true
+		if legState(cm.State) != cti.LegDisconnected {
+			done = false
+			return
+		}
+		if cm.DisconnectedTime.After(end) {
+			end = cm.DisconnectedTime.Time
+		}
+	})
+	if !some || !done {
+		return time.Time{}, false
+	}
+	if end.IsZero() {
+		end = p.EndTime.Time
+	}
+	return end, true
+}
+
 // endTime is when the customer left: all the customer's communications are
 // disconnected. Without a customer participant (an internal call), when
 // everyone has left.
 func endTime(w *wireConversation, cust *wireParticipant) time.Time {
 	if !w.EndTime.IsZero() {
 		return w.EndTime.Time
-	}
-	ended := func(p *wireParticipant) (time.Time, bool) {
-		var end time.Time
-		done, some := true, false
-		p.allComms(func(_ int, cm *wireComm) {
-			some = true
-			if legState(cm.State) != cti.LegDisconnected {
-				done = false
-				return
-			}
-			if cm.DisconnectedTime.After(end) {
-				end = cm.DisconnectedTime.Time
-			}
-		})
-		if !some || !done {
-			return time.Time{}, false
-		}
-		if end.IsZero() {
-			end = p.EndTime.Time
-		}
-		return end, true
 	}
 	if cust != nil {
 		if t, ok := ended(cust); ok {
@@ -520,8 +523,10 @@ func endTime(w *wireConversation, cust *wireParticipant) time.Time {
 // transfers derives the transfers from the participants: an agent
 // participant that left by transfer (blind, consult, conference or
 // forward: cti.TransferKind), and the ACD (queue) or agent participant
-// that followed it (for a consult, the consulted one). The result is stable across snapshots, so
-// snapshots merge without duplicates.
+// that followed it (for a consult, the consulted one) and was still there
+// when it left: one that had already left (a consult that failed before a
+// blind transfer) is not where the conversation went. The result is
+// stable across snapshots, so snapshots merge without duplicates.
 func transfers(w *wireConversation) []cti.Transfer {
 	var out []cti.Transfer
 	for i := range w.Participants {
@@ -543,6 +548,9 @@ func transfers(w *wireConversation) []cti.Transfer {
 		t := cti.Transfer{At: first(at, p.EndTime.Time), FromUser: cti.Ref{ID: p.UserID}, Kind: kind}
 		for j := i + 1; j < len(w.Participants); j++ {
 			n := &w.Participants[j]
+			if end, ok := ended(n); ok && !end.IsZero() && end.Before(t.At) {
+				continue // gone before the transfer
+			}
 			if strings.EqualFold(n.Purpose, "acd") && n.QueueID != "" {
 				t.ToQueue = cti.Ref{ID: n.QueueID}
 				break

@@ -600,6 +600,9 @@ func applyAnalytics(c *cti.Conversation, a *analyticsConv) {
 					if kind, ok := cti.TransferKind(seg.DisconnectType); ok {
 						t := cti.Transfer{At: seg.SegmentEnd.Time, FromUser: cti.Ref{ID: p.UserID}, Kind: kind}
 						for _, n := range a.Participants[pi+1:] {
+							if left, ok := n.leftAt(); ok && left.Before(t.At) {
+								continue // gone before the transfer (a failed consult)
+							}
 							if n.Purpose == "acd" && len(n.Sessions) > 0 && len(n.Sessions[0].Segments) > 0 {
 								t.ToQueue = cti.Ref{ID: n.Sessions[0].Segments[0].QueueID}
 								break
@@ -627,6 +630,29 @@ func applyAnalytics(c *cti.Conversation, a *analyticsConv) {
 	if len(c.Transfers) == 0 && len(derived) > 0 {
 		c.Transfers = derived
 	}
+}
+
+// leftAt is when p left the conversation: the end of its last segment
+// other than wrap-up (after-call work goes on after it left); false while
+// a segment is open, or without one.
+func (p *analyticsPartcpt) leftAt() (time.Time, bool) {
+	var left time.Time
+	some := false
+	for _, s := range p.Sessions {
+		for _, seg := range s.Segments {
+			if seg.SegmentType == "wrapup" {
+				continue
+			}
+			if seg.SegmentEnd.IsZero() {
+				return time.Time{}, false
+			}
+			some = true
+			if seg.SegmentEnd.After(left) {
+				left = seg.SegmentEnd.Time
+			}
+		}
+	}
+	return left, some
 }
 
 // --- recording ---

@@ -389,6 +389,37 @@ func TestEnrichDerivesConsultTransfer(t *testing.T) {
 	}
 }
 
+// TestEnrichDerivesTransferAfterFailedConsult: derived from analytics, a
+// blind transfer after a declined consult went to the queue, not to the
+// consulted agent, who had left.
+func TestEnrichDerivesTransferAfterFailedConsult(t *testing.T) {
+	e := newEnv(t)
+	conv, _ := finished(t, e, gt.Spec{Media: gt.MediaVoice, From: "+14155550721", Queue: gt.QueueSupport}, func(c *gt.Conversation) []string {
+		a := c.Alert(gt.AgentAlice)
+		c.Connect(a)
+		b := c.Consult(a, gt.AgentBob)
+		c.Disconnect(b)                  // Bob declines
+		time.Sleep(2 * time.Millisecond) // the emulator's times are in whole milliseconds
+		c.Transfer(a, gt.QueueBilling)
+		d := c.Alert(gt.AgentCarol)
+		c.Connect(d)
+		c.Disconnect(d)
+		c.Wrapup(a, gt.CodeFollowUp, "")
+		c.Wrapup(d, gt.CodeRefund, "")
+		return []string{a, d}
+	})
+	conv.Transfers = nil
+	if err := mustEnricher(t, e.client).Enrich(context.Background(), conv); err != nil {
+		t.Fatal(err)
+	}
+	if len(conv.Transfers) != 1 {
+		t.Fatalf("derived transfers = %+v, want 1", conv.Transfers)
+	}
+	if tr := conv.Transfers[0]; tr.Kind != cti.TransferBlind || tr.FromUser.ID != gt.AgentAlice || tr.ToQueue.ID != gt.QueueBilling || tr.ToUser.ID != "" {
+		t.Errorf("derived transfer = %+v, want Alice → the Billing queue", tr)
+	}
+}
+
 func mustEnricher(t *testing.T, c *genesys.Client, opts ...genesys.EnrichOption) *genesys.Enricher {
 	t.Helper()
 	en, err := genesys.NewEnricher(c, opts...)

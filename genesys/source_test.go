@@ -225,6 +225,33 @@ func TestConsultTransfer(t *testing.T) {
 	}
 }
 
+// TestFailedConsultThenTransfer: a consult the consulted agent declines,
+// then a blind transfer to a queue: the transfer went to the queue, not to
+// the agent who had already left.
+func TestFailedConsultThenTransfer(t *testing.T) {
+	e := newEnv(t)
+	_, col := started(t, e, genesys.WithQueues(gt.QueueSupport, gt.QueueBilling))
+	conv := e.srv.Start(gt.Spec{Media: gt.MediaVoice, From: "+14155550113", Queue: gt.QueueSupport})
+	a := conv.Alert(gt.AgentAlice)
+	conv.Connect(a)
+	b := conv.Consult(a, gt.AgentBob)
+	conv.Disconnect(b)               // Bob declines
+	time.Sleep(2 * time.Millisecond) // the emulator's times are in whole milliseconds
+	conv.Transfer(a, gt.QueueBilling)
+	c := conv.Alert(gt.AgentCarol)
+	conv.Connect(c)
+	conv.End()
+	conv.Wrapup(a, gt.CodeFollowUp, "")
+	conv.Wrapup(c, gt.CodeRefund, "")
+	got := col.wait(t, conv.ID, "both legs wrapped", func(x *cti.Conversation) bool { return wrappedUp(a)(x) && wrappedUp(c)(x) })
+	if len(got.Transfers) != 1 {
+		t.Fatalf("transfers = %+v, want 1", got.Transfers)
+	}
+	if tr := got.Transfers[0]; tr.Kind != cti.TransferBlind || tr.FromUser.ID != gt.AgentAlice || tr.ToQueue.ID != gt.QueueBilling || tr.ToUser.ID != "" {
+		t.Errorf("transfer = %+v, want Alice → the Billing queue", tr)
+	}
+}
+
 // TestOutboundCampaign: a campaign call is outbound with its campaign.
 func TestOutboundCampaign(t *testing.T) {
 	e := newEnv(t)
