@@ -2,6 +2,7 @@ package genesys
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -266,12 +267,11 @@ func (c *Client) call(ctx context.Context, op string, f func(cfg *platformclient
 	return nil, upstream(op, resp, err)
 }
 
-// get runs GET path (with path parameters already escaped) through the
-// SDK's API client, as the SDK's own GET methods do, but without their
-// decode of the body into the SDK's model, which ctikit does not use: for
-// the calls made per conversation, where that decode cost more than the
-// request (the conversation, its analytics details, recording metadata,
-// summaries, chat and email messages).
+// get runs GET path (with path parameters already escaped) and returns
+// the body undecoded: for the calls made per conversation (the
+// conversation, its analytics details, recording metadata, summaries,
+// chat and email messages), whose SDK methods decode the body into the
+// SDK's models, which ctikit does not use, at more cost than the request.
 func (c *Client) get(ctx context.Context, op, path string) ([]byte, error) {
 	return c.getQuery(ctx, op, path, nil)
 }
@@ -281,24 +281,51 @@ func (c *Client) getQuery(ctx context.Context, op, path string, query map[string
 	return c.raw(ctx, op, http.MethodGet, path, query, nil)
 }
 
-// raw runs one request through the SDK's API client and returns the body
-// undecoded (see get); body, when not nil, is sent as JSON.
+// raw runs one request and returns the body undecoded (see get); body,
+// when not nil, is sent as JSON. It goes straight to the client's
+// transport — auth, pacing, retries: what the SDK's API client hands its
+// requests to — without the SDK's CallAPI, which formats its trace and
+// debug log lines (headers, body) on every call whatever the log level:
+// half of the enrichment's CPU in a figure 2 profile. A failure reads as
+// the SDK's would (its error body parse, then upstream).
 func (c *Client) raw(ctx context.Context, op, method, path string, query map[string]string, body any) ([]byte, error) {
-	if query == nil {
-		query = map[string]string{}
+	if err := ctx.Err(); err != nil {
+		return nil, err
 	}
-	hdr := map[string]string{"Accept": "application/json"}
-	var post any // the SDK marshals what a non-nil postBody points to
-	if body != nil {
-		hdr["Content-Type"], post = "application/json", &body
+	u, err := url.Parse(c.base.BasePath + path)
+	if err != nil {
+		return nil, fmt.Errorf("genesys %s: %w", op, err)
 	}
-	return c.call(ctx, op, func(cfg *platformclientv2.Configuration) (*platformclientv2.APIResponse, error) {
-		r, err := cfg.APIClient.CallAPI(cfg.BasePath+path, method, post, hdr, query, url.Values{}, "", nil, "other")
-		if err == nil && r != nil && r.Error != nil {
-			err = errors.New(r.ErrorMessage)
+	if len(query) > 0 {
+		q := make(url.Values, len(query))
+		for k, v := range query {
+			q.Set(k, v)
 		}
-		return r, err
-	})
+		u.RawQuery = q.Encode()
+	}
+	hdr := http.Header{"Accept": {"application/json"}}
+	var b []byte
+	if body != nil {
+		if b, err = json.Marshal(body); err != nil {
+			return nil, fmt.Errorf("genesys %s: encode request: %w", op, err)
+		}
+		hdr.Set("Content-Type", "application/json")
+	}
+	ctx, done := c.bind(ctx)
+	defer done()
+	resp, err := c.t.send(ctx, method, u, hdr, b, true)
+	if err != nil {
+		return nil, upstream(op, nil, err)
+	}
+	raw, err := io.ReadAll(resp.Body) // in memory already (transport.once)
+	if err != nil {
+		return nil, upstream(op, nil, err)
+	}
+	if resp.StatusCode/100 == 2 {
+		return raw, nil
+	}
+	ar, err := platformclientv2.NewAPIResponse(resp, raw)
+	return nil, upstream(op, ar, err)
 }
 
 // download fetches a pre-signed URL Genesys handed out (a transcript in
@@ -322,7 +349,7 @@ func (c *Client) download(ctx context.Context, op, rawURL string) ([]byte, error
 	return body, nil
 }
 
-// postJSON runs POST path with a JSON body through the SDK's API client,
+// postJSON runs POST path with a JSON body (see raw),
 // returning the raw response body (see get).
 func (c *Client) postJSON(ctx context.Context, op, path string, query map[string]string, body any) ([]byte, error) {
 	return c.raw(ctx, op, http.MethodPost, path, query, body)

@@ -278,6 +278,10 @@ func TestClientRetries(t *testing.T) {
 	if !errors.Is(err, cti.ErrNotFound) || cti.IsRetryable(err) || !errors.As(err, &ue) || ue.Status != 404 {
 		t.Errorf("404 = %v", err)
 	}
+	// The error says what Genesys said (its error body's code and message).
+	if err == nil || !strings.Contains(err.Error(), "not.found: conversation not found") {
+		t.Errorf("404 = %v, want the error body's code and message", err)
+	}
 	// 400: permanent.
 	e.srv.FailREST(gt.Fault{PathPrefix: path, Status: http.StatusBadRequest, Times: 1})
 	if _, err := e.client.Conversation(ctx, conv.ID, nil); !errors.As(err, &ue) || ue.Status != 400 || cti.IsRetryable(err) {
