@@ -494,6 +494,22 @@ func ended(p *wireParticipant) (time.Time, bool) {
 	return end, true
 }
 
+// routedOn reports whether p is a queue participant that handed the
+// conversation on (its communication ended by transfer, to the agent who
+// answered).
+func routedOn(p *wireParticipant) bool {
+	if !strings.EqualFold(p.Purpose, "acd") {
+		return false
+	}
+	routed := false
+	p.allComms(func(_ int, cm *wireComm) {
+		if _, ok := cti.TransferKind(cm.DisconnectType); ok {
+			routed = true
+		}
+	})
+	return routed
+}
+
 // endTime is when the customer left: all the customer's communications are
 // disconnected. Without a customer participant (an internal call), when
 // everyone has left.
@@ -525,8 +541,11 @@ func endTime(w *wireConversation, cust *wireParticipant) time.Time {
 // forward: cti.TransferKind), and the ACD (queue) or agent participant
 // that followed it (for a consult, the consulted one) and was still there
 // when it left: one that had already left (a consult that failed before a
-// blind transfer) is not where the conversation went. The result is
-// stable across snapshots, so snapshots merge without duplicates.
+// blind transfer) is not where the conversation went — unless it was a
+// queue that had routed the call on (a consult through a queue, answered
+// before the consulting agent handed over: the queue is the destination,
+// as when nobody had answered yet). The result is stable across
+// snapshots, so snapshots merge without duplicates.
 func transfers(w *wireConversation) []cti.Transfer {
 	var out []cti.Transfer
 	for i := range w.Participants {
@@ -548,7 +567,7 @@ func transfers(w *wireConversation) []cti.Transfer {
 		t := cti.Transfer{At: first(at, p.EndTime.Time), FromUser: cti.Ref{ID: p.UserID}, Kind: kind}
 		for j := i + 1; j < len(w.Participants); j++ {
 			n := &w.Participants[j]
-			if end, ok := ended(n); ok && !end.IsZero() && end.Before(t.At) {
+			if end, ok := ended(n); ok && !end.IsZero() && end.Before(t.At) && !routedOn(n) {
 				continue // gone before the transfer
 			}
 			if strings.EqualFold(n.Purpose, "acd") && n.QueueID != "" {

@@ -327,3 +327,94 @@ func TestLegStates(t *testing.T) {
 		t.Errorf("callback leg = %+v", c)
 	}
 }
+
+// TestTransferDestinationPastQueues: a transfer's destination among the
+// participants that followed the transferring agent. A consult through a
+// queue that an agent answered before the hand-over goes to the queue (it
+// routed the call on before the transfer, as it would have after); a
+// queue consult that ended unanswered is passed over for the queue of the
+// blind transfer that followed. From the conversation's participants and
+// from analytics segments alike.
+func TestTransferDestinationPastQueues(t *testing.T) {
+	const (
+		t0 = "2026-12-01T10:00:00.000Z"
+		t1 = "2026-12-01T10:00:05.000Z"
+		t2 = "2026-12-01T10:00:10.000Z"
+		t3 = "2026-12-01T10:00:20.000Z"
+		t4 = "2026-12-01T10:00:30.000Z"
+	)
+	call := func(state, disc, from, to string) string {
+		s := `{"id":"k","state":"` + state + `","direction":"inbound","connectedTime":"` + from + `"`
+		if disc != "" {
+			s += `,"disconnectType":"` + disc + `","disconnectedTime":"` + to + `"`
+		}
+		return s + `}`
+	}
+	part := func(id, purpose, user, queue, c string) string {
+		return `{"id":"` + id + `","purpose":"` + purpose + `","userId":"` + user + `","queueId":"` + queue + `","calls":[` + c + `]}`
+	}
+	seg := func(typ, from, to, queue, disc string) string {
+		return `{"segmentType":"` + typ + `","segmentStart":"` + from + `","segmentEnd":"` + to + `","queueId":"` + queue + `","disconnectType":"` + disc + `"}`
+	}
+	apart := func(id, purpose, user string, segs ...string) string {
+		return `{"participantId":"` + id + `","purpose":"` + purpose + `","userId":"` + user + `","sessions":[{"mediaType":"voice","segments":[` + strings.Join(segs, ",") + `]}]}`
+	}
+	for _, tc := range []struct {
+		name            string
+		parts, analytic []string
+		toQueue         string
+	}{
+		{
+			name: "consult through a queue, answered before the hand-over",
+			parts: []string{
+				part("p1", "customer", "", "", call("connected", "", t0, "")),
+				part("p2", "acd", "", "q-support", call("disconnected", "transfer", t0, t1)),
+				part("p3", "agent", "u-alice", "q-support", call("disconnected", "transfer.consult", t1, t4)),
+				part("p4", "acd", "", "q-billing", call("disconnected", "transfer", t2, t3)),
+				part("p5", "agent", "u-carol", "q-billing", call("connected", "", t3, "")),
+			},
+			analytic: []string{
+				apart("p2", "acd", "", seg("interact", t0, t1, "q-support", "transfer")),
+				apart("p3", "agent", "u-alice", seg("interact", t1, t4, "q-support", "consultTransfer")),
+				apart("p4", "acd", "", seg("interact", t2, t3, "q-billing", "transfer")),
+				apart("p5", "agent", "u-carol", seg("interact", t3, t4, "q-billing", "")),
+			},
+			toQueue: "q-billing",
+		},
+		{
+			name: "unanswered queue consult, then a blind transfer",
+			parts: []string{
+				part("p1", "customer", "", "", call("connected", "", t0, "")),
+				part("p2", "acd", "", "q-support", call("disconnected", "transfer", t0, t1)),
+				part("p3", "agent", "u-alice", "q-support", call("disconnected", "transfer", t1, t4)),
+				part("p4", "acd", "", "q-billing", call("disconnected", "peer", t2, t3)),
+				part("p5", "acd", "", "q-sales", call("connected", "", t4, "")),
+			},
+			analytic: []string{
+				apart("p2", "acd", "", seg("interact", t0, t1, "q-support", "transfer")),
+				apart("p3", "agent", "u-alice", seg("interact", t1, t4, "q-support", "transfer")),
+				apart("p4", "acd", "", seg("interact", t2, t3, "q-billing", "peer")),
+				apart("p5", "acd", "", seg("interact", t4, t4, "q-sales", "")),
+			},
+			toQueue: "q-sales",
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			body := `{"id":"c-transfer","startTime":"` + t0 + `","participants":[` + strings.Join(tc.parts, ",") + `]}`
+			c, err := (&genesys.Decoder{}).Conversation([]byte(body), time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(c.Transfers) != 1 || c.Transfers[0].FromUser.ID != "u-alice" || c.Transfers[0].ToQueue.ID != tc.toQueue || c.Transfers[0].ToUser.ID != "" {
+				t.Errorf("from the participants: %+v, want Alice → %s", c.Transfers, tc.toQueue)
+			}
+			c.Transfers = nil
+			if err := genesys.ApplyAnalytics(c, []byte(`{"conversationStart":"`+t0+`","participants":[`+strings.Join(tc.analytic, ",")+`]}`)); err != nil {
+				t.Fatal(err)
+			}
+			if len(c.Transfers) != 1 || c.Transfers[0].FromUser.ID != "u-alice" || c.Transfers[0].ToQueue.ID != tc.toQueue || c.Transfers[0].ToUser.ID != "" {
+				t.Errorf("from analytics: %+v, want Alice → %s", c.Transfers, tc.toQueue)
+			}
+		})
+	}
+}

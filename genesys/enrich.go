@@ -600,8 +600,8 @@ func applyAnalytics(c *cti.Conversation, a *analyticsConv) {
 					if kind, ok := cti.TransferKind(seg.DisconnectType); ok {
 						t := cti.Transfer{At: seg.SegmentEnd.Time, FromUser: cti.Ref{ID: p.UserID}, Kind: kind}
 						for _, n := range a.Participants[pi+1:] {
-							if left, ok := n.leftAt(); ok && left.Before(t.At) {
-								continue // gone before the transfer (a failed consult)
+							if left, ok := n.leftAt(); ok && left.Before(t.At) && !n.routedOn() {
+								continue // gone before the transfer (a failed consult); see transfers
 							}
 							if n.Purpose == "acd" && len(n.Sessions) > 0 && len(n.Sessions[0].Segments) > 0 {
 								t.ToQueue = cti.Ref{ID: n.Sessions[0].Segments[0].QueueID}
@@ -653,6 +653,22 @@ func (p *analyticsPartcpt) leftAt() (time.Time, bool) {
 		}
 	}
 	return left, some
+}
+
+// routedOn reports whether p is a queue participant that handed the
+// conversation on (a segment ended by transfer).
+func (p *analyticsPartcpt) routedOn() bool {
+	if p.Purpose != "acd" {
+		return false
+	}
+	for _, s := range p.Sessions {
+		for _, seg := range s.Segments {
+			if _, ok := cti.TransferKind(seg.DisconnectType); ok {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // --- recording ---

@@ -85,3 +85,14 @@ func LeanFieldNames() []string {
 func (c *Client) Download(ctx context.Context, op, rawURL string) ([]byte, error) {
 	return c.download(ctx, op, rawURL)
 }
+
+// ApplyAnalytics applies an analytics conversation-details body to c, as
+// the enricher does.
+func ApplyAnalytics(c *cti.Conversation, body []byte) error {
+	var a analyticsConv
+	if err := json.Unmarshal(body, &a); err != nil {
+		return err
+	}
+	applyAnalytics(c, &a)
+	return nil
+}
