@@ -436,9 +436,24 @@ func (c *Conversation) Merge(o *Conversation) {
 		}
 	}
 	for _, t := range o.Transfers {
-		if !slices.ContainsFunc(c.Transfers, func(x Transfer) bool { return sameTransfer(x, t) }) {
+		i := slices.IndexFunc(c.Transfers, func(x Transfer) bool { return sameTransfer(x, t) })
+		if i < 0 {
 			c.Transfers = append(c.Transfers, t)
+			continue
 		}
+		// The same transfer (who, when): a newer snapshot may know better
+		// where it went (a source derives it from the participants it
+		// sees); the same destination keeps the names it has.
+		x := &c.Transfers[i]
+		switch {
+		case x.ToQueue.ID == t.ToQueue.ID && x.ToUser.ID == t.ToUser.ID:
+			mergeRef(&x.ToQueue, t.ToQueue, newer)
+			mergeRef(&x.ToUser, t.ToUser, newer)
+		case newer:
+			x.ToQueue, x.ToUser = t.ToQueue, t.ToUser
+		}
+		mergeRef(&x.FromUser, t.FromUser, newer)
+		pick(&x.Kind, t.Kind)
 	}
 	slices.SortStableFunc(c.Transfers, func(a, b Transfer) int { return a.At.Compare(b.At) })
 
@@ -456,8 +471,10 @@ func (c *Conversation) Merge(o *Conversation) {
 	pick(&cc.SummarySource, oc.SummarySource)
 }
 
+// sameTransfer reports whether a and b are one transfer: the same agent
+// leaving at the same time.
 func sameTransfer(a, b Transfer) bool {
-	return a.At.Equal(b.At) && a.FromUser.ID == b.FromUser.ID && a.ToQueue.ID == b.ToQueue.ID && a.ToUser.ID == b.ToUser.ID
+	return a.At.Equal(b.At) && a.FromUser.ID == b.FromUser.ID
 }
 
 func mergeRef(dst *Ref, v Ref, newer bool) {
