@@ -8,8 +8,10 @@ import (
 // Handler receives conversation snapshots from a Source.
 //
 // HandleConversation takes ownership of c: the source must not touch it
-// afterwards. It must return quickly (the engine only queues the snapshot)
-// and is safe for concurrent use. It returns an error only when ctx is done
+// afterwards. It must return quickly (the engine only queues the snapshot;
+// when that wakes the conversation's worker it yields first, so that the
+// worker runs at once: with every P busy the caller may wait behind
+// runnable goroutines) and is safe for concurrent use. It returns an error only when ctx is done
 // or the receiver has stopped.
 type Handler interface {
 	HandleConversation(ctx context.Context, c *Conversation) error
