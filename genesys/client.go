@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -299,7 +300,9 @@ func (c *Client) raw(ctx context.Context, op, method, path string, query map[str
 	if len(query) > 0 {
 		q := make(url.Values, len(query))
 		for k, v := range query {
-			q.Set(k, v)
+			if k, v = strings.TrimSpace(k), strings.TrimSpace(v); k != "" && v != "" {
+				q.Set(k, v) // as the SDK's CallAPI: empty values are left out
+			}
 		}
 		u.RawQuery = q.Encode()
 	}

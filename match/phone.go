@@ -160,7 +160,7 @@ func (n *Normalizer) parse(s string) (p, alias Phone, err error) {
 		best    *phonenumbers.PhoneNumber
 		region  string
 		valid   bool
-		regions [2]string // of cands, as looked up below
+		regions = make([]string, len(cands)) // of cands, as looked up below
 	)
 	for i, c := range cands { // valid first, in order
 		// phonenumbers.IsValidNumber, keeping the region it looks up (the
