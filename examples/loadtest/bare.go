@@ -45,6 +45,9 @@ type bare struct {
 	mu     sync.Mutex
 	popped map[string]bool
 	pops   sync.WaitGroup
+
+	stopOnce sync.Once
+	stopErr  error
 }
 
 // startBare connects the bare client to the emulators, subscribed to the
@@ -292,8 +295,14 @@ func do(hc *http.Client, req *http.Request, out any) error {
 }
 
 // stop closes the websocket, then waits for the pops in flight; it
-// reports a websocket that ended before it was asked to.
+// reports a websocket that ended before it was asked to. Later calls
+// return the first one's answer.
 func (b *bare) stop() error {
+	b.stopOnce.Do(func() { b.stopErr = b.shutdown() })
+	return b.stopErr
+}
+
+func (b *bare) shutdown() error {
 	var early error
 	select {
 	case early = <-b.read:

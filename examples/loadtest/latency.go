@@ -69,13 +69,8 @@ func (r *runner) latency(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		stopped := false
-		defer func() {
-			if !stopped {
-				b.stop()
-			}
-		}()
-		settle = func([]string) error { stopped = true; return b.stop() }
+		defer b.stop()
+		settle = func([]string) error { return b.stop() }
 	default:
 		return fmt.Errorf("-client %q: want ctikit or bare", r.c.client)
 	}

@@ -40,6 +40,11 @@ func TestLatencyPhaseBothClients(t *testing.T) {
 			require.NotContains(t, out.String(), "without a display")
 		})
 	}
+	t.Run("flags", func(t *testing.T) {
+		require.NoError(t, config{client: "ctikit", early: true}.check())
+		require.ErrorContains(t, config{client: "bare", early: true}.check(), "-early")
+		require.ErrorContains(t, config{client: "other"}.check(), `-client "other"`)
+	})
 	t.Run("unknown", func(t *testing.T) {
 		r := &runner{c: config{agents: 2, emulators: "inproc", client: "other"}, out: &bytes.Buffer{}, log: slog.New(slog.DiscardHandler), dir: t.TempDir()}
 		require.ErrorContains(t, r.latency(context.Background()), `-client "other"`)

@@ -26,6 +26,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -112,6 +113,10 @@ func main() {
 		probeChild()
 		return
 	}
+	if err := c.check(); err != nil {
+		fmt.Fprintln(os.Stderr, "loadtest:", err)
+		os.Exit(2)
+	}
 	if *emuChild {
 		emulatorChild(emuConfig{agents: c.agents, zendeskDelay: c.latency, genesysDelay: c.genesysLatency})
 		return
@@ -154,6 +159,23 @@ func main() {
 			os.Exit(1)
 		}
 	}
+}
+
+// check rejects flag combinations that cannot run or would mislead,
+// before any phase runs.
+func (c config) check() error {
+	switch c.client {
+	case "ctikit":
+	case "bare":
+		if c.early {
+			// The bare client searches after the ring: the early floor
+			// (without the search) would count its search as overhead.
+			return errors.New("-client bare identifies at the ring: it cannot run with -early")
+		}
+	default:
+		return fmt.Errorf("-client %q: want ctikit or bare", c.client)
+	}
+	return nil
 }
 
 // writeAllocs writes the allocation profile of the run so far.
