@@ -96,3 +96,8 @@ func ApplyAnalytics(c *cti.Conversation, body []byte) error {
 	applyAnalytics(c, &a)
 	return nil
 }
+
+// Raw exposes raw: one request, its body undecoded.
+func (c *Client) Raw(ctx context.Context, op, method, path string, query map[string]string, body any) ([]byte, error) {
+	return c.raw(ctx, op, method, path, query, body)
+}
