@@ -106,15 +106,7 @@ func (b *bare) channel(ctx context.Context, topics []map[string]string) (string,
 		return "", fmt.Errorf("token: %w", err)
 	}
 	call := func(method, path string, in, out any) error {
-		var body io.Reader
-		if in != nil {
-			j, err := json.Marshal(in)
-			if err != nil {
-				return err
-			}
-			body = bytes.NewReader(j)
-		}
-		req, err := http.NewRequestWithContext(ctx, method, g+path, body)
+		req, err := jsonRequest(ctx, method, g+path, in)
 		if err != nil {
 			return err
 		}
@@ -255,23 +247,32 @@ func (b *bare) pop(ctx context.Context, kind, phone string, agent int64) error {
 
 // zd is one Zendesk API request.
 func (b *bare) zd(ctx context.Context, method, path string, in, out any) error {
-	var body io.Reader
-	if in != nil {
-		j, err := json.Marshal(in)
-		if err != nil {
-			return err
-		}
-		body = bytes.NewReader(j)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, b.w.ZendeskURL+"/api/v2"+path, body)
+	req, err := jsonRequest(ctx, method, b.w.ZendeskURL+"/api/v2"+path, in)
 	if err != nil {
 		return err
 	}
 	req.SetBasicAuth(zendesktest.DefaultEmail+"/token", zendesktest.DefaultAPIToken)
+	return do(b.hc, req, out)
+}
+
+// jsonRequest is a request to u with in, when not nil, as its JSON body.
+func jsonRequest(ctx context.Context, method, u string, in any) (*http.Request, error) {
+	var body io.Reader
+	if in != nil {
+		j, err := json.Marshal(in)
+		if err != nil {
+			return nil, err
+		}
+		body = bytes.NewReader(j)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, body)
+	if err != nil {
+		return nil, err
+	}
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	return do(b.hc, req, out)
+	return req, nil
 }
 
 // do sends req and decodes a 2xx answer's JSON into out (if not nil).
