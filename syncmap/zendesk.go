@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 	"time"
@@ -139,6 +140,10 @@ type CommentInput struct {
 	// AuthorID is the Zendesk user the comment is attributed to (0: the
 	// API user).
 	AuthorID int64 `json:"author_id,omitempty"`
+	// Uploads are the tokens of files uploaded with Uploader, attached to
+	// this comment. An upload not attached within its token's life (60
+	// minutes) is deleted by Zendesk.
+	Uploads []string `json:"uploads,omitempty"`
 }
 
 // TicketUpdate is one ticket's changes (PUT /api/v2/tickets/{id} or an
@@ -228,6 +233,42 @@ type Comment struct {
 	// CallID is, for a Talk Partner Edition voice comment, the id of the
 	// call record it shows (data.call_id); 0 otherwise.
 	CallID int64 `json:"call_id,omitempty"`
+	// Attachments are the files attached to the comment.
+	Attachments []Attachment `json:"attachments,omitempty"`
+}
+
+// Attachment is a file attached to a comment, or uploaded to be.
+type Attachment struct {
+	ID       int64  `json:"id"`
+	FileName string `json:"file_name"`
+	// ContentURL is where the file is served, without authentication
+	// unless the account has private attachments on.
+	ContentURL  string `json:"content_url"`
+	ContentType string `json:"content_type,omitempty"`
+	Size        int64  `json:"size,omitempty"`
+}
+
+// Upload is a file uploaded with Uploader, not attached to a comment yet.
+type Upload struct {
+	// Token attaches it: CommentInput.Uploads.
+	Token string `json:"token"`
+	// ExpiresAt is when Zendesk deletes it if it is still not attached.
+	ExpiresAt  time.Time  `json:"expires_at,omitzero"`
+	Attachment Attachment `json:"attachment"`
+}
+
+// Uploader is an optional interface of a Zendesk implementation that can
+// upload files to attach to comments; the sink uses it to host
+// recordings (WithRecordingUpload). *zendesk.Client implements it.
+type Uploader interface {
+	// Upload uploads size bytes of body as a file named name (POST
+	// /api/v2/uploads?filename=name, the raw bytes as the request body,
+	// Content-Type contentType). size -1 is unknown: the implementation
+	// may then read body into memory first. A file Zendesk refuses (too
+	// large: 413; a type the account does not allow: 422) is a
+	// *cti.UpstreamError that is not retryable. body is read once: the
+	// request is not retried after it has started to send it.
+	Upload(ctx context.Context, name, contentType string, size int64, body io.Reader) (*Upload, error)
 }
 
 // Call is the Talk Partner Edition standard call object. Times are sent in

@@ -30,6 +30,8 @@ type (
 	Call         = syncmap.Call
 	CallComment  = syncmap.CallComment
 	FieldError   = syncmap.FieldError
+	Attachment   = syncmap.Attachment
+	Upload       = syncmap.Upload
 )
 
 // ticketJSON is a ticket as Zendesk sends it, decoded leniently: a custom
