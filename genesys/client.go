@@ -290,12 +290,19 @@ func (c *Client) getQuery(ctx context.Context, op, path string, query map[string
 // half of the enrichment's CPU in a figure 2 profile. A failure reads as
 // the SDK's would (its error body parse, then upstream).
 func (c *Client) raw(ctx context.Context, op, method, path string, query map[string]string, body any) ([]byte, error) {
+	_, b, err := c.rawStatus(ctx, op, method, path, query, body)
+	return b, err
+}
+
+// rawStatus is raw that also returns the (2xx) status, for the calls
+// where 200 and 202 mean different things.
+func (c *Client) rawStatus(ctx context.Context, op, method, path string, query map[string]string, body any) (int, []byte, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return 0, nil, err
 	}
 	u, err := url.Parse(c.base.BasePath + path)
 	if err != nil {
-		return nil, fmt.Errorf("genesys %s: %w", op, err)
+		return 0, nil, fmt.Errorf("genesys %s: %w", op, err)
 	}
 	if len(query) > 0 {
 		q := make(url.Values, len(query))
@@ -310,7 +317,7 @@ func (c *Client) raw(ctx context.Context, op, method, path string, query map[str
 	var b []byte
 	if body != nil {
 		if b, err = json.Marshal(body); err != nil {
-			return nil, fmt.Errorf("genesys %s: encode request: %w", op, err)
+			return 0, nil, fmt.Errorf("genesys %s: encode request: %w", op, err)
 		}
 		hdr.Set("Content-Type", "application/json")
 	}
@@ -318,17 +325,17 @@ func (c *Client) raw(ctx context.Context, op, method, path string, query map[str
 	defer done()
 	resp, err := c.t.send(ctx, method, u, hdr, b, true)
 	if err != nil {
-		return nil, upstream(op, nil, err)
+		return 0, nil, upstream(op, nil, err)
 	}
 	raw, err := io.ReadAll(resp.Body) // in memory already (transport.once)
 	if err != nil {
-		return nil, upstream(op, nil, err)
+		return 0, nil, upstream(op, nil, err)
 	}
 	if resp.StatusCode/100 == 2 {
-		return raw, nil
+		return resp.StatusCode, raw, nil
 	}
 	ar, err := platformclientv2.NewAPIResponse(resp, raw)
-	return nil, upstream(op, ar, err)
+	return 0, nil, upstream(op, ar, err)
 }
 
 // download fetches a pre-signed URL Genesys handed out (a transcript in

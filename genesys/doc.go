@@ -95,6 +95,17 @@
 // Lookups are cached and shared (singleflight); a transient failure
 // returns a retryable error after filling what it could.
 //
+// # Recordings
+//
+// Client.OpenRecording (also on Source) implements cti.RecordingOpener:
+// given a conversation's Links.RecordingURL, it asks Genesys for the
+// recording as MP3 and streams the file from the pre-signed address
+// Genesys answers with (without the OAuth token), for a sink that hosts
+// the recording where agents can play it. A recording still being
+// transcoded is a *cti.Deferred; a missing or deleted one wraps
+// cti.ErrNotFound; a URL that is not on the client's API base wraps
+// cti.ErrInvalid and sends nothing.
+//
 // # Concurrency
 //
 // Client, Source (apart from Run, called once), Enricher and Decoder are

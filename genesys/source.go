@@ -44,10 +44,10 @@ import (
 // decoding. Malformed frames, unknown topics and unsupported media are
 // logged and skipped.
 //
-// Source also implements cti.Resumer, cti.Backfiller, cti.PendingLookups
-// and cti.Enricher (through its Enricher). Run may be called once; Resume
-// and Backfill before it; Ready, Stats, PendingSince and Enrich from any
-// goroutine.
+// Source also implements cti.Resumer, cti.Backfiller, cti.PendingLookups,
+// cti.Enricher (through its Enricher) and cti.RecordingOpener (through its
+// Client). Run may be called once; Resume and Backfill before it; Ready,
+// Stats, PendingSince, Enrich and OpenRecording from any goroutine.
 type Source struct {
 	client      *Client
 	dec         *Decoder
@@ -80,11 +80,12 @@ type Source struct {
 }
 
 var (
-	_ cti.Source         = (*Source)(nil)
-	_ cti.Resumer        = (*Source)(nil)
-	_ cti.Backfiller     = (*Source)(nil)
-	_ cti.PendingLookups = (*Source)(nil)
-	_ cti.Enricher       = (*Source)(nil)
+	_ cti.Source          = (*Source)(nil)
+	_ cti.Resumer         = (*Source)(nil)
+	_ cti.Backfiller      = (*Source)(nil)
+	_ cti.PendingLookups  = (*Source)(nil)
+	_ cti.Enricher        = (*Source)(nil)
+	_ cti.RecordingOpener = (*Source)(nil)
 )
 
 // SourceStats counts what a Source did.
@@ -173,6 +174,12 @@ func (s *Source) Enrich(ctx context.Context, c *cti.Conversation) error {
 		return nil
 	}
 	return s.enr.Enrich(ctx, c)
+}
+
+// OpenRecording implements cti.RecordingOpener with the source's Client
+// (see Client.OpenRecording).
+func (s *Source) OpenRecording(ctx context.Context, recordingURL string) (*cti.RecordingFile, error) {
+	return s.client.OpenRecording(ctx, recordingURL)
 }
 
 // Ready returns nil when every channel's websocket is connected and

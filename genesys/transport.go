@@ -13,6 +13,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cxplay/ctikit/cti"
@@ -163,6 +165,18 @@ func (t *transport) do(ctx context.Context, o *platformclientv2.HTTPRequestOptio
 // send performs one API call with pacing, auth and retries. The returned
 // response (any status) has its body fully read into memory.
 func (t *transport) send(ctx context.Context, method string, u *url.URL, hdr http.Header, body []byte, auth bool) (*http.Response, error) {
+	return t.exchange(ctx, method, u, hdr, body, auth, false)
+}
+
+// open is send for a GET whose body is streamed to the caller instead (a
+// recording): the attempt timeout bounds the wait for the response and
+// then each read, not the whole transfer. The caller closes the body of
+// the returned response (any status).
+func (t *transport) open(ctx context.Context, u *url.URL, hdr http.Header, auth bool) (*http.Response, error) {
+	return t.exchange(ctx, http.MethodGet, u, hdr, nil, auth, true)
+}
+
+func (t *transport) exchange(ctx context.Context, method string, u *url.URL, hdr http.Header, body []byte, auth, stream bool) (*http.Response, error) {
 	op := method + " " + u.Path
 	refreshed := false
 	for attempt := 0; ; attempt++ {
@@ -177,7 +191,13 @@ func (t *transport) send(ctx context.Context, method string, u *url.URL, hdr htt
 			}
 		}
 		start := time.Now()
-		resp, err := t.once(ctx, method, u, hdr, body, tok)
+		var resp *http.Response
+		var err error
+		if stream {
+			resp, err = t.stream(ctx, method, u, hdr, tok)
+		} else {
+			resp, err = t.once(ctx, method, u, hdr, body, tok)
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
@@ -199,6 +219,7 @@ func (t *transport) send(ctx context.Context, method string, u *url.URL, hdr htt
 			t.tokens.invalidate(tok)
 			refreshed = true
 			attempt--
+			resp.Body.Close()
 			continue
 		case st == http.StatusTooManyRequests:
 			ra := retryAfter(resp.Header)
@@ -206,6 +227,7 @@ func (t *transport) send(ctx context.Context, method string, u *url.URL, hdr htt
 				t.api.pause(time.Now().Add(min(ra, t.retry.MaxWait)))
 			}
 			if attempt < t.retry.MaxRetries && ra <= t.retry.MaxWait {
+				resp.Body.Close()
 				if err := sleep(ctx, max(ra, t.retry.Backoff(attempt+1))); err != nil {
 					return nil, err
 				}
@@ -216,6 +238,7 @@ func (t *transport) send(ctx context.Context, method string, u *url.URL, hdr htt
 			if attempt < t.retry.MaxRetries {
 				d := max(retryAfter(resp.Header), t.retry.Backoff(attempt+1))
 				if d <= t.retry.MaxWait {
+					resp.Body.Close()
 					if err := sleep(ctx, d); err != nil {
 						return nil, err
 					}
@@ -231,20 +254,9 @@ func (t *transport) send(ctx context.Context, method string, u *url.URL, hdr htt
 func (t *transport) once(ctx context.Context, method string, u *url.URL, hdr http.Header, body []byte, tok string) (*http.Response, error) {
 	actx, cancel := context.WithTimeout(ctx, t.timeout)
 	defer cancel()
-	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(actx, method, u.String(), rd)
+	req, err := t.request(actx, method, u, hdr, body, tok)
 	if err != nil {
 		return nil, err
-	}
-	req.Header = hdr.Clone()
-	if tok != "" {
-		req.Header.Set("Authorization", "Bearer "+tok)
-	}
-	if t.agent != "" {
-		req.Header.Set("User-Agent", t.agent)
 	}
 	resp, err := t.hc.Do(req)
 	if err != nil {
@@ -259,6 +271,95 @@ func (t *transport) once(ctx context.Context, method string, u *url.URL, hdr htt
 	resp.ContentLength = int64(len(b))
 	return resp, nil
 }
+
+// request builds one attempt's request.
+func (t *transport) request(ctx context.Context, method string, u *url.URL, hdr http.Header, body []byte, tok string) (*http.Request, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), rd)
+	if err != nil {
+		return nil, redactURLError(err)
+	}
+	req.Header = hdr.Clone()
+	if tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
+	if t.agent != "" {
+		req.Header.Set("User-Agent", t.agent)
+	}
+	return req, nil
+}
+
+// stream sends one request and hands its body over unread (see open): a
+// watchdog cancels the attempt when the response, or the next bytes of
+// its body, take longer than the attempt timeout. Closing the body
+// releases the attempt.
+func (t *transport) stream(ctx context.Context, method string, u *url.URL, hdr http.Header, tok string) (*http.Response, error) {
+	actx, cancel := context.WithCancel(ctx)
+	b := &streamBody{timeout: t.timeout, cancel: cancel}
+	b.timer = time.AfterFunc(t.timeout, b.expire)
+	req, err := t.request(actx, method, u, hdr, nil, tok)
+	if err != nil {
+		b.release()
+		return nil, err
+	}
+	resp, err := t.hc.Do(req)
+	if err != nil {
+		b.release()
+		if b.expired.Load() && ctx.Err() == nil {
+			return nil, stallError{t.timeout}
+		}
+		return nil, redactURLError(err)
+	}
+	b.timer.Stop()
+	b.rc = resp.Body
+	resp.Body = b
+	return resp, nil
+}
+
+// streamBody is a streamed response body with a stall watchdog: each Read
+// must make progress within timeout.
+type streamBody struct {
+	rc      io.ReadCloser
+	timeout time.Duration
+	timer   *time.Timer
+	expired atomic.Bool
+	cancel  context.CancelFunc
+	once    sync.Once
+}
+
+func (b *streamBody) expire() { b.expired.Store(true); b.cancel() }
+
+func (b *streamBody) release() { b.once.Do(func() { b.timer.Stop(); b.cancel() }) }
+
+func (b *streamBody) Read(p []byte) (int, error) {
+	if b.expired.Load() {
+		return 0, stallError{b.timeout}
+	}
+	b.timer.Reset(b.timeout)
+	n, err := b.rc.Read(p)
+	b.timer.Stop()
+	if err != nil && err != io.EOF && b.expired.Load() {
+		err = stallError{b.timeout}
+	}
+	return n, err
+}
+
+func (b *streamBody) Close() error {
+	err := b.rc.Close()
+	b.release()
+	return err
+}
+
+// stallError is a streamed response that stopped making progress: a
+// timeout, worth retrying (cti.IsRetryable).
+type stallError struct{ d time.Duration }
+
+func (e stallError) Error() string   { return "genesys: no response data for " + e.d.String() }
+func (e stallError) Timeout() bool   { return true }
+func (e stallError) Temporary() bool { return true }
 
 // redactURLError drops the query string from a *url.Error (ours never carry
 // secrets there, but a caller-supplied URL might).

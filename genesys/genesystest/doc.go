@@ -8,7 +8,10 @@
 // wrap-up codes (with their division as category), outbound campaigns,
 // conversations (GET /api/v2/conversations/{id} and the per-media
 // resources), email messages, chat and messaging transcripts, recording
-// metadata, AI summaries, analytics conversation details, and the
+// metadata and recordings (202 while transcoding, see
+// WithRecordingTranscodes, then a pre-signed MP3 download that refuses an
+// Authorization header and a bad signature, as S3 does; RecordingBytes is
+// the file), AI summaries, analytics conversation details, and the
 // notification service: channels (20 per client, the 21st evicting the
 // oldest), subscriptions (1,000 topics per channel), and the websocket at
 // each channel's connectUri with heartbeats and ping/pong. A channel lives

@@ -31,6 +31,7 @@ type conversation struct {
 	start, end   time.Time
 	participants []*participant
 	recordingID  string
+	recState     string // the recording's fileState; "" is AVAILABLE
 	subject      string
 	inbound      email
 	reply        *email

@@ -226,7 +226,7 @@ func (s *Server) recordingMetadata(w http.ResponseWriter, r *http.Request) {
 			end = now()
 		}
 		out = append(out, map[string]any{"id": c.recordingID, "conversationId": c.id, "media": "audio",
-			"startTime": c.start.Format(time.RFC3339Nano), "endTime": end.Format(time.RFC3339Nano), "fileState": "AVAILABLE",
+			"startTime": c.start.Format(time.RFC3339Nano), "endTime": end.Format(time.RFC3339Nano), "fileState": c.recordingState(),
 			"selfUri": "/api/v2/conversations/" + c.id + "/recordingmetadata/" + c.recordingID})
 	}
 	writeJSON(w, http.StatusOK, out)

@@ -58,6 +58,8 @@ type Server struct {
 	stats     Stats
 	seq       int
 	closed    bool
+	recPolls  map[string]int // recording requests, by recording id
+	mediaKey  []byte         // signs recording media URLs
 
 	wg   sync.WaitGroup // socket and timer goroutines
 	quit chan struct{}
@@ -75,6 +77,7 @@ type options struct {
 	seed       *Seed
 	log        *slog.Logger
 	queueSize  int
+	transcodes int
 }
 
 // WithHeartbeat sets the interval of the websocket heartbeats (Genesys: 30 s).
@@ -115,6 +118,9 @@ type Stats struct {
 	Requests map[string]int
 	// Faults counts injected REST failures served.
 	Faults int
+	// RecordingDownloads counts recording media files served (pre-signed
+	// downloads that passed the signature check).
+	RecordingDownloads int
 }
 
 // NewServer starts a server. Close it when done.
@@ -128,7 +134,7 @@ func NewServer(opts ...Option) *Server {
 		ClientID: o.id, ClientSecret: o.secret, opts: o, log: o.log,
 		users: map[string]User{}, queues: map[string]Queue{}, codes: map[string]WrapupCode{}, campaigns: map[string]Campaign{},
 		convs: map[string]*conversation{}, tokens: map[string]time.Time{}, channels: map[string]*channel{},
-		quit: make(chan struct{}),
+		recPolls: map[string]int{}, mediaKey: []byte(randHex(32)), quit: make(chan struct{}),
 	}
 	s.stats.Requests = map[string]int{}
 	if s.log == nil {
@@ -220,7 +226,8 @@ type restFault struct {
 // method matches Method ("" any) and whose path starts with PathPrefix (""
 // any; e.g. "/api/v2/conversations/") get Status, with Retry-After when
 // RetryAfter > 0. Times < 0 fails until ClearFaults. The OAuth token
-// endpoint is "/oauth/token".
+// endpoint is "/oauth/token"; the pre-signed recording downloads are
+// "/media/recordings/".
 type Fault struct {
 	Method     string
 	PathPrefix string
@@ -333,6 +340,20 @@ func (s *Server) routes() http.Handler {
 		"messages": s.mediaConversation(MediaMessage),
 	}
 	bySub := map[string]http.HandlerFunc{"recordingmetadata": s.recordingMetadata, "summaries": s.summaries}
+	// /api/v2/conversations/{id}/recordings/{recordingId} overlaps
+	// chats/{id}/messages and emails/{id}/messages: dispatch by hand too.
+	handle("GET /api/v2/conversations/{a}/{b}/{c}", true, func(w http.ResponseWriter, r *http.Request) {
+		if r.PathValue("b") == "recordings" {
+			r.SetPathValue("id", r.PathValue("a"))
+			r.SetPathValue("rid", r.PathValue("c"))
+			s.recording(w, r)
+			return
+		}
+		apiError(w, http.StatusNotFound, "not.found", "The requested operation GET "+r.URL.Path+" is not emulated.")
+	})
+	// The pre-signed recording downloads (S3 in Genesys Cloud): no OAuth,
+	// but faults and latency apply.
+	handle("GET /media/recordings/{file}", false, s.recordingMedia)
 	handle("GET /api/v2/conversations/{a}/{b}", true, func(w http.ResponseWriter, r *http.Request) {
 		a, b := r.PathValue("a"), r.PathValue("b")
 		if h, ok := byMedia[a]; ok {
