@@ -45,6 +45,7 @@ type Client struct {
 	principal string
 	appID     int64
 	jobPoll   func(attempt int) time.Duration
+	maxUpload int64 // Upload's size limit; 0: MaxUploadSize (tests lower it)
 }
 
 // Option configures a Client.
@@ -315,7 +316,12 @@ func decode(op string, body []byte, out any) error {
 
 type ctxKey int
 
-const idempotencyKey ctxKey = iota
+const (
+	idempotencyKey ctxKey = iota
+	// attemptTimeoutKey carries a time.Duration: the attempt timeout a
+	// request needs at least (an upload's body takes time to send).
+	attemptTimeoutKey
+)
 
 // WithIdempotencyKey returns a context whose ticket creation (POST
 // /api/v2/tickets) carries the Idempotency-Key header: Zendesk then

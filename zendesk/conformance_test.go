@@ -1,6 +1,10 @@
 package zendesk_test
 
 import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
 	"testing"
 
 	"github.com/cxplay/ctikit/cti"
@@ -23,8 +27,28 @@ func TestSyncmapConformance(t *testing.T) {
 			t.Fatal(err)
 		}
 		return syncmaptest.Env{Zendesk: c, RequesterID: zendesktest.DemoJane, AgentID: zendesktest.DemoAgentAlice,
-			FieldID: 360001, RejectedFieldID: 360099, RejectedValue: "no_such_option", TalkAppID: 735264}
+			FieldID: 360001, RejectedFieldID: 360099, RejectedValue: "no_such_option", TalkAppID: 735264,
+			Fetch: httpFetch}
 	})
+}
+
+// httpFetch GETs a content_url without credentials, as a browser playing
+// a recording does.
+func httpFetch(ctx context.Context, contentURL string) ([]byte, string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, contentURL, nil)
+	if err != nil {
+		return nil, "", err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err == nil && resp.StatusCode != http.StatusOK {
+		err = fmt.Errorf("GET %s: %s", contentURL, resp.Status)
+	}
+	return b, resp.Header.Get("Content-Type"), err
 }
 
 // Package match's matcher over the client's Searcher keeps the matcher

@@ -11,8 +11,9 @@
 //	c, err := zendesk.NewFromEnv(zendesk.WithLogger(log), zendesk.WithAppID(appID))
 //
 // The Client implements syncmap.Zendesk (tickets, update_many with job
-// polling, comments, Talk Partner Edition call records) and
-// syncmap.ManyCreator (create_many); c.Searcher() is
+// polling, comments with their attachments, Talk Partner Edition call
+// records), syncmap.ManyCreator (create_many) and syncmap.Uploader
+// (Upload Files, whose token a comment's uploads attaches); c.Searcher() is
 // its match.Searcher and match.IdentityLister. NewDirectory builds the
 // cti.Directory (Genesys agent → Zendesk agent by email, with the rules
 // file's agents: overrides) and NewPopper the cti.Popper (Talk Partner
@@ -27,9 +28,9 @@
 // User, CreateUser (with phone, email and social identities), Identities,
 // RequestedTickets / UnsolvedTickets (most recently updated first, read
 // from the requested-tickets list, not the lagging search index), Ticket,
-// CreateTicket, UpdateTicket, UpdateMany, CreateMany, DisplayUser, DisplayTicket,
-// CreateVoiceTicket, CreateCall, UpdateCall. API returns the go-zendesk
-// client for anything else.
+// CreateTicket, UpdateTicket, UpdateMany, CreateMany, Upload, DisplayUser,
+// DisplayTicket, CreateVoiceTicket, CreateCall, UpdateCall. API returns the
+// go-zendesk client for anything else.
 //
 // # Transport
 //
@@ -42,9 +43,12 @@
 //   - a 429 pauses every request of the client for its Retry-After (a 429
 //     on a ticket update pauses ticket updates only) and is retried;
 //   - 5xx, timeouts and dropped connections are retried with backoff when
-//     repeating cannot write twice (reads, PUTs, screen pops, and ticket
-//     creation carrying an Idempotency-Key, which CreateTicket and the
-//     popper send); a plain POST is never repeated blindly;
+//     repeating cannot write twice (reads, PUTs, screen pops, uploads, and
+//     ticket creation carrying an Idempotency-Key, which CreateTicket and
+//     the popper send); a plain POST is never repeated blindly;
+//   - a request whose body cannot be rewound (no GetBody: an upload
+//     streamed once) is never repeated at all: its 429 or 5xx comes back
+//     to the caller as a retryable error;
 //   - X-Rate-Limit / X-Rate-Limit-Remaining and ratelimit-* headers pace
 //     requests once a fifth of the window's budget is left, so the client
 //     slows down before Zendesk says 429;

@@ -476,7 +476,8 @@ func (c *Client) resultError(op string, r JobResult) error {
 }
 
 // TicketComments returns a ticket's comments, newest first, at most 100
-// (GET /api/v2/tickets/{id}/comments?sort_order=desc).
+// (GET /api/v2/tickets/{id}/comments?sort_order=desc), with their
+// attachments.
 func (c *Client) TicketComments(ctx context.Context, ticketID int64) ([]Comment, error) {
 	var out struct {
 		Comments []struct {
@@ -490,6 +491,7 @@ func (c *Client) TicketComments(ctx context.Context, ticketID int64) ([]Comment,
 			Data      struct {
 				CallID json.Number `json:"call_id"`
 			} `json:"data"`
+			Attachments []Attachment `json:"attachments"`
 		} `json:"comments"`
 	}
 	q := url.Values{"sort_order": {"desc"}, "per_page": {"100"}}
@@ -501,6 +503,9 @@ func (c *Client) TicketComments(ctx context.Context, ticketID int64) ([]Comment,
 		callID, _ := cm.Data.CallID.Int64()
 		res[i] = Comment{ID: cm.ID, Type: cm.Type, Body: cmpOr(cm.Body, cm.HTMLBody), Public: cm.Public,
 			AuthorID: cm.AuthorID, CreatedAt: cm.CreatedAt, CallID: callID}
+		if len(cm.Attachments) > 0 {
+			res[i].Attachments = cm.Attachments
+		}
 	}
 	// Newest first whatever order the server used.
 	for i := 1; i < len(res); i++ {

@@ -89,10 +89,12 @@ type CheckRetryFunc func(ctx context.Context, req *http.Request, resp *http.Resp
 // DefaultCheckRetry repeats a 429 always (Zendesk did nothing), and a 5xx,
 // a timeout or a network failure only when the request is safe to repeat:
 // GET, HEAD, DELETE, a PUT that is not a ticket update, a Talk Partner
-// Edition display, or a POST carrying an Idempotency-Key. A POST that
-// creates something, and a ticket update (it may add a comment), are never
-// repeated blindly, so a 500 or a lost response after the write cannot
-// write twice: the caller decides (the sync looks for its marker first).
+// Edition display, an upload, or a POST carrying an Idempotency-Key (see
+// RetrySafe). A POST that creates something, and a ticket update (it may
+// add a comment), are never repeated blindly, so a 500 or a lost response
+// after the write cannot write twice: the caller decides (the sync looks
+// for its marker first). Whatever it says, the Transport does not repeat
+// a request whose body cannot be rewound (no GetBody).
 func DefaultCheckRetry(ctx context.Context, req *http.Request, resp *http.Response, err error) bool {
 	if ctx.Err() != nil {
 		return false
@@ -115,7 +117,14 @@ var displayPathRE = regexp.MustCompile(`/channels/voice/agents/\d+/(users|ticket
 // PUTs, but not idempotent, as each may carry a comment.
 var ticketWriteRE = regexp.MustCompile(`/tickets/(\d+|update_many)(\.json)?$`)
 
-// RetrySafe reports whether repeating req cannot write twice.
+// uploadPathRE matches Upload Files (POST /api/v2/uploads).
+var uploadPathRE = regexp.MustCompile(`/uploads(\.json)?$`)
+
+// RetrySafe reports whether repeating req cannot write twice. An upload
+// counts as safe: a repeat leaves at most an unattached copy, which
+// Zendesk deletes when its token expires. (Whether the request can be
+// repeated at all is another matter: the Transport never repeats a
+// request whose body cannot be rewound, i.e. without GetBody.)
 func RetrySafe(req *http.Request) bool {
 	switch req.Method {
 	case http.MethodGet, http.MethodHead, http.MethodDelete, http.MethodOptions:
@@ -123,7 +132,8 @@ func RetrySafe(req *http.Request) bool {
 	case http.MethodPut:
 		return !ticketWriteRE.MatchString(req.URL.Path)
 	case http.MethodPost:
-		return req.Header.Get("Idempotency-Key") != "" || displayPathRE.MatchString(req.URL.Path)
+		return req.Header.Get("Idempotency-Key") != "" || displayPathRE.MatchString(req.URL.Path) ||
+			uploadPathRE.MatchString(req.URL.Path)
 	}
 	return false
 }
@@ -344,8 +354,8 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			return nil, err
 		}
 		actx, cancel := ctx, context.CancelFunc(func() {})
-		if t.AttemptTimeout > 0 {
-			actx, cancel = context.WithTimeout(ctx, t.AttemptTimeout)
+		if d := t.attemptTimeout(ctx); d > 0 {
+			actx, cancel = context.WithTimeout(ctx, d)
 		}
 		t.mu.Lock()
 		t.stats.Requests++
@@ -357,7 +367,17 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if err == nil {
 			t.observe(resp)
 		}
-		if attempt >= t.MaxRetries || !t.CheckRetry(ctx, r, resp, err) {
+		retry := attempt < t.MaxRetries && t.CheckRetry(ctx, r, resp, err)
+		if retry && !rewindable(req) {
+			// The body was a one-shot stream, (partly) sent already: hand
+			// back the outcome for the caller to redo with a new body. A
+			// 429 still pauses the requests that follow.
+			retry = false
+			if resp != nil && resp.StatusCode == http.StatusTooManyRequests {
+				t.block(time.Now().Add(t.Backoff(attempt, resp)), ticketUpdate)
+			}
+		}
+		if !retry {
 			if resp != nil {
 				resp.Body = &cancelBody{ReadCloser: resp.Body, cancel: cancel}
 			} else {
@@ -405,6 +425,24 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			}
 		}
 	}
+}
+
+// attemptTimeout is AttemptTimeout, or longer for a request whose context
+// asks for more time to send its body (an upload).
+func (t *Transport) attemptTimeout(ctx context.Context) time.Duration {
+	if t.AttemptTimeout <= 0 {
+		return 0
+	}
+	if d, ok := ctx.Value(attemptTimeoutKey).(time.Duration); ok && d > t.AttemptTimeout {
+		return d
+	}
+	return t.AttemptTimeout
+}
+
+// rewindable reports whether req can be sent again: it has no body, or
+// GetBody to make a fresh one.
+func rewindable(req *http.Request) bool {
+	return req.Body == nil || req.Body == http.NoBody || req.GetBody != nil
 }
 
 // attemptRequest clones req for one attempt with a fresh body and the

@@ -40,11 +40,14 @@ const (
 	OpCreateCall     Op = "create_call"
 	OpUpdateCall     Op = "update_call"
 	OpCall           Op = "call"
+	OpUpload         Op = "upload"
 )
 
-// Fake is an in-memory syncmap.Zendesk. Writes are atomic per ticket like
-// Zendesk's: an update that fails (unknown or closed ticket, rejected
-// field, comment too large) changes nothing. Safe for concurrent use.
+// Fake is an in-memory syncmap.Zendesk, also a syncmap.ManyCreator and a
+// syncmap.Uploader. Writes are atomic per ticket like Zendesk's: an update
+// that fails (unknown or closed ticket, rejected field, comment too large,
+// an upload token that does not attach) changes nothing. Safe for
+// concurrent use.
 type Fake struct {
 	mu       sync.Mutex
 	next     int64
@@ -58,6 +61,17 @@ type Fake struct {
 	after    func(op Op) error
 	now      func() time.Time
 	sequence int
+
+	uploads     map[string]*fakeUpload // by token
+	content     map[string]*fakeUpload // by content URL
+	uploadLimit int64
+	uploadTTL   time.Duration
+}
+
+type fakeUpload struct {
+	u        syncmap.Upload
+	data     []byte
+	attached bool
 }
 
 type fakeTicket struct {
@@ -69,12 +83,15 @@ type fakeTicket struct {
 // NewFake returns an empty Fake.
 func NewFake() *Fake {
 	return &Fake{next: 1000, tickets: map[int64]*fakeTicket{}, calls: map[int64]*syncmap.Call{},
-		counts: map[Op]int{}, reject: map[int64]string{}, now: time.Now}
+		counts: map[Op]int{}, reject: map[int64]string{}, now: time.Now,
+		uploads: map[string]*fakeUpload{}, content: map[string]*fakeUpload{},
+		uploadLimit: DefaultUploadLimit, uploadTTL: DefaultUploadTTL}
 }
 
 var (
 	_ syncmap.Zendesk     = (*Fake)(nil)
 	_ syncmap.ManyCreator = (*Fake)(nil)
+	_ syncmap.Uploader    = (*Fake)(nil)
 )
 
 // AddTicket stores a ticket (its ID is assigned when 0) and returns its id.
@@ -146,9 +163,17 @@ func (f *Fake) Comments(id int64) []syncmap.Comment {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if t := f.tickets[id]; t != nil {
-		return slices.Clone(t.comments)
+		return cloneComments(t.comments)
 	}
 	return nil
+}
+
+func cloneComments(cs []syncmap.Comment) []syncmap.Comment {
+	out := slices.Clone(cs)
+	for i := range out {
+		out[i].Attachments = slices.Clone(out[i].Attachments)
+	}
+	return out
 }
 
 // TicketIDs lists every ticket id, deleted ones included, ascending.
@@ -335,6 +360,13 @@ func (f *Fake) check(op Op, fields []syncmap.CustomField, c *syncmap.CommentInpu
 	if c != nil && len(c.Body)+len(c.HTMLBody) > MaxCommentBytes {
 		return upstream(op, 422, fmt.Errorf("RecordInvalid: comment is too large (%d bytes)", len(c.Body)+len(c.HTMLBody)))
 	}
+	if c != nil {
+		for _, tok := range c.Uploads {
+			if u := f.uploads[tok]; u == nil || u.attached || !f.uploadLive(u) {
+				return upstream(op, 422, fmt.Errorf("RecordInvalid: Uploads: token %s is invalid, expired or already attached", tok))
+			}
+		}
+	}
 	return nil
 }
 
@@ -342,7 +374,7 @@ func (f *Fake) check(op Op, fields []syncmap.CustomField, c *syncmap.CommentInpu
 func (f *Fake) apply(t *fakeTicket, u syncmap.TicketUpdate) {
 	if u.Comment != nil {
 		f.addComment(t, syncmap.Comment{Type: "Comment", Body: cmp.Or(u.Comment.HTMLBody, u.Comment.Body),
-			Public: u.Comment.Public, AuthorID: u.Comment.AuthorID})
+			Public: u.Comment.Public, AuthorID: u.Comment.AuthorID, Attachments: f.attach(u.Comment.Uploads)})
 	}
 	for _, cf := range u.CustomFields {
 		i := slices.IndexFunc(t.t.CustomFields, func(x syncmap.CustomField) bool { return x.ID == cf.ID })
@@ -487,7 +519,7 @@ func (f *Fake) TicketComments(ctx context.Context, ticketID int64) ([]syncmap.Co
 	t := f.live(ticketID)
 	var out []syncmap.Comment
 	if t != nil {
-		out = slices.Clone(t.comments)
+		out = cloneComments(t.comments)
 	}
 	f.mu.Unlock()
 	if t == nil {

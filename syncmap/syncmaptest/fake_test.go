@@ -11,6 +11,6 @@ func TestFakeConforms(t *testing.T) {
 		f := syncmaptest.NewFake()
 		f.RejectField(360000000099, "Field Priority level: is invalid")
 		return syncmaptest.Env{Zendesk: f, RequesterID: 501, AgentID: 901, FieldID: 360000000001,
-			RejectedFieldID: 360000000099, RejectedValue: "urgent!!", TalkAppID: 777}
+			RejectedFieldID: 360000000099, RejectedValue: "urgent!!", TalkAppID: 777, Fetch: f.Fetch}
 	})
 }

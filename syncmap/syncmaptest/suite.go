@@ -1,8 +1,10 @@
 package syncmaptest
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
 	"slices"
 	"strings"
 	"testing"
@@ -26,6 +28,10 @@ type Env struct {
 	RejectedValue   any
 	// TalkAppID, when set, runs the Talk Partner Edition call checks.
 	TalkAppID int64
+	// Fetch, when set, gets an attachment's content_url (an HTTP GET,
+	// without credentials) and returns the body and Content-Type: the
+	// uploads check then reads back the bytes it uploaded.
+	Fetch func(ctx context.Context, contentURL string) (body []byte, contentType string, err error)
 }
 
 // missingID is a ticket and call id no account has.
@@ -35,8 +41,11 @@ const missingID = 987_654_321_012
 // contracts the sink relies on: atomic ticket writes with additional tags,
 // lookups by external id, 404 as cti.ErrNotFound, update_many results in
 // order, comments newest first, 422 naming the rejected field as a
-// *syncmap.FieldError, and call records whose voice comment names the
-// call. newEnv is called once per subtest.
+// *syncmap.FieldError, call records whose voice comment names the call,
+// and, when the implementation is a syncmap.Uploader, uploads attached
+// through a comment's uploads and listed in its attachments (served at
+// their content_url when Env.Fetch is set). newEnv is called once per
+// subtest.
 func TestZendesk(t *testing.T, newEnv func(t *testing.T) Env) {
 	t.Helper()
 	ctx := context.Background()
@@ -265,7 +274,84 @@ func TestZendesk(t *testing.T, newEnv func(t *testing.T) Env) {
 			t.Fatalf("Call(missing) = %v, want cti.ErrNotFound", err)
 		}
 	})
+
+	t.Run("Uploads", func(t *testing.T) {
+		env := newEnv(t)
+		up, ok := env.Zendesk.(syncmap.Uploader)
+		if !ok {
+			t.Skip("the implementation does not upload files (syncmap.Uploader)")
+		}
+		tk := create(t, env, "ctikit_aaaa000000000006")
+		audio := bytes.Repeat([]byte("ctikit recording "), 100)
+		before := time.Now()
+		rec, err := up.Upload(ctx, "recording.mp3", "audio/mpeg", int64(len(audio)), &onceReader{bytes.NewReader(audio)})
+		if err != nil {
+			t.Fatalf("Upload: %v", err)
+		}
+		a := rec.Attachment
+		if rec.Token == "" || !rec.ExpiresAt.After(before) || a.ID == 0 || a.FileName != "recording.mp3" ||
+			a.ContentType != "audio/mpeg" || a.Size != int64(len(audio)) || a.ContentURL == "" {
+			t.Fatalf("Upload = %+v, want a token, a later expiry and the attachment's name, type, size and content_url", rec)
+		}
+		text := "Agent: thank you for calling"
+		tr, err := up.Upload(ctx, "transcript.txt", "text/plain", -1, &onceReader{strings.NewReader(text)})
+		if err != nil {
+			t.Fatalf("Upload(size -1): %v", err)
+		}
+		if tr.Token == "" || tr.Token == rec.Token || tr.Attachment.Size != int64(len(text)) || tr.Attachment.ContentURL == a.ContentURL {
+			t.Fatalf("Upload(size -1) = %+v, want its own token and content_url and size %d", tr, len(text))
+		}
+
+		if _, err := env.Zendesk.UpdateTicket(ctx, tk.ID, syncmap.TicketUpdate{
+			Comment: &syncmap.CommentInput{Body: "Recording of the call", AuthorID: env.AgentID, Uploads: []string{rec.Token}},
+		}); err != nil {
+			t.Fatalf("UpdateTicket with an upload: %v", err)
+		}
+		res, err := env.Zendesk.UpdateMany(ctx, []syncmap.TicketUpdate{
+			{ID: tk.ID, Comment: &syncmap.CommentInput{Body: "Transcript of the call", AuthorID: env.AgentID, Uploads: []string{tr.Token}}},
+		})
+		if err != nil || len(res) != 1 || !res[0].Success {
+			t.Fatalf("UpdateMany with an upload = %+v, %v", res, err)
+		}
+		cs, err := env.Zendesk.TicketComments(ctx, tk.ID)
+		if err != nil || len(cs) != 3 {
+			t.Fatalf("TicketComments = %d comments, %v; want 3", len(cs), err)
+		}
+		for i, want := range []syncmap.Attachment{tr.Attachment, a} {
+			got := cs[i].Attachments
+			if len(got) != 1 || got[0].ContentURL != want.ContentURL || got[0].ID != want.ID || got[0].FileName != want.FileName ||
+				got[0].Size != want.Size {
+				t.Fatalf("comment %d (%q) attachments = %+v, want %+v", i, cs[i].Body, got, want)
+			}
+		}
+		if len(cs[2].Attachments) != 0 {
+			t.Fatalf("the first comment has attachments: %+v", cs[2].Attachments)
+		}
+		if env.Fetch != nil {
+			for _, f := range []struct {
+				url   string
+				body  []byte
+				ctype string
+			}{{a.ContentURL, audio, "audio/mpeg"}, {tr.Attachment.ContentURL, []byte(text), "text/plain"}} {
+				body, ctype, err := env.Fetch(ctx, f.url)
+				if err != nil || !bytes.Equal(body, f.body) || !strings.HasPrefix(ctype, f.ctype) {
+					t.Fatalf("Fetch(%s) = %d bytes, %q, %v; want the %d bytes uploaded, %s", f.url, len(body), ctype, err, len(f.body), f.ctype)
+				}
+			}
+		}
+		for _, name := range []string{"", "calls/recording.mp3"} {
+			if _, err := up.Upload(ctx, name, "audio/mpeg", 3, strings.NewReader("abc")); !errors.Is(err, cti.ErrInvalid) {
+				t.Fatalf("Upload(name %q) = %v, want cti.ErrInvalid", name, err)
+			}
+		}
+	})
 }
+
+// onceReader is a body that reads once and cannot be rewound or sized,
+// like a recording streamed from elsewhere.
+type onceReader struct{ r io.Reader }
+
+func (o *onceReader) Read(p []byte) (int, error) { return o.r.Read(p) }
 
 func hasField(fs []syncmap.CustomField, id int64, v string) bool {
 	return slices.ContainsFunc(fs, func(f syncmap.CustomField) bool { return f.ID == id && f.Value == v })

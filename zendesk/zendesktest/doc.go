@@ -14,10 +14,18 @@
 // tickets (create with an Idempotency-Key, show, show_many, list by
 // external_id, update with comment, custom_fields, additional_tags and
 // status, update_many returning a job status that completes, comments);
-// users' requested tickets; Talk Partner Edition display, voice tickets
-// and the standard call object (POST/PATCH/GET /api/v2/calls with the
-// voice comment section). Phone numbers match as exact strings, as
-// Zendesk does: "+1 (415)-555-1212" does not find "+14155551212".
+// users' requested tickets; uploads (POST /api/v2/uploads?filename=...
+// with the raw file as the body, 413 past WithUploadLimit, 50 MB by
+// default; the token attaches the files to a comment of a ticket create
+// or update, update_many or create_many through comment.uploads, and the
+// comments list them under "attachments"; an unknown, expired or already
+// attached token is a 422 RecordInvalid; content_url serves the file
+// without authentication, until an unattached upload expires after
+// WithUploadTTL, 60 minutes by default); Talk Partner Edition display,
+// voice tickets and the standard call object (POST/PATCH/GET
+// /api/v2/calls with the voice comment section). Phone numbers match as
+// exact strings, as Zendesk does: "+1 (415)-555-1212" does not find
+// "+14155551212".
 //
 // Like Zendesk, it sends X-Rate-Limit / X-Rate-Limit-Remaining on every
 // response (and ratelimit-* on GETs) and answers 429 with Retry-After past
@@ -28,8 +36,8 @@
 // authenticated principal, status) and every screen pop per agent, injects
 // latency (WithLatency) and faults (InjectFault: 5xx bursts, 429 storms,
 // stalls for timeouts), rejects chosen custom fields with a 422
-// (RejectField), and deletes tickets (DeleteTicket). Seed it with Seed or
-// DemoSeed:
+// (RejectField), deletes tickets (DeleteTicket), and lists the uploads
+// with their bytes (Uploads). Seed it with Seed or DemoSeed:
 //
 //	srv := zendesktest.NewServer(zendesktest.WithIndexLag(2 * time.Second))
 //	defer srv.Close()

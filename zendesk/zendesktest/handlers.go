@@ -106,6 +106,10 @@ func (c *call) serve() {
 		c.display("ticket", c.ids[0], c.ids[1])
 	case c.is("POST", "channels/voice/tickets"):
 		c.voiceTicket()
+	case c.is("POST", "uploads"):
+		c.upload()
+	case c.is("GET", "attachments/:id"):
+		c.showAttachment(c.ids[0])
 	case c.is("POST", "calls"):
 		c.createCall()
 	case c.is("PATCH", "calls/:id"):
@@ -509,10 +513,11 @@ func (c *call) comments(id int64) {
 }
 
 type commentIn struct {
-	Body     string `json:"body"`
-	HTMLBody string `json:"html_body"`
-	Public   *bool  `json:"public"`
-	AuthorID int64  `json:"author_id"`
+	Body     string   `json:"body"`
+	HTMLBody string   `json:"html_body"`
+	Public   *bool    `json:"public"`
+	AuthorID int64    `json:"author_id"`
+	Uploads  []string `json:"uploads"`
 }
 
 type fieldIn struct {
@@ -710,6 +715,13 @@ func (c *call) newTicket(in *ticketIn, via string) (*Ticket, *apiErr) {
 	if e != nil {
 		return nil, e
 	}
+	var uploads []string
+	if in.Comment != nil {
+		uploads = in.Comment.Uploads
+	}
+	if e := s.checkUploads(uploads, now); e != nil {
+		return nil, e
+	}
 	t := &Ticket{ID: s.newID(), Status: status, RequesterID: requester, SubmitterID: author, AssigneeID: assignee,
 		CustomFields: fields, ViaChannel: via, CreatedAt: now, UpdatedAt: now}
 	if in.Subject != nil {
@@ -732,7 +744,8 @@ func (c *call) newTicket(in *ticketIn, via string) (*Ticket, *apiErr) {
 		t.OrganizationID = u.OrganizationID
 	}
 	if body != "" || html != "" {
-		t.Comments = append(t.Comments, Comment{ID: s.newID(), Type: "Comment", AuthorID: author, Body: body, HTMLBody: html, Public: public, CreatedAt: now})
+		t.Comments = append(t.Comments, Comment{ID: s.newID(), Type: "Comment", AuthorID: author, Body: body, HTMLBody: html, Public: public,
+			Attachments: s.attach(uploads), CreatedAt: now})
 		t.Description = cmpOr(body, stripTags(html))
 	}
 	if v := in.VoiceComment; v != nil {
@@ -817,6 +830,11 @@ func (c *call) applyUpdate(t *Ticket, in *ticketIn) *apiErr {
 		return recordInvalid("base", "The ticket has reached its 5000 comments limit", "CommentLimit")
 	}
 	now := time.Now()
+	if in.Comment != nil {
+		if e := s.checkUploads(in.Comment.Uploads, now); e != nil {
+			return e
+		}
+	}
 	for id, v := range fields {
 		t.CustomFields[id] = v
 	}
@@ -850,7 +868,8 @@ func (c *call) applyUpdate(t *Ticket, in *ticketIn) *apiErr {
 		if cm.Public != nil {
 			public = *cm.Public
 		}
-		t.Comments = append(t.Comments, Comment{ID: s.newID(), Type: "Comment", AuthorID: author, Body: cm.Body, HTMLBody: cm.HTMLBody, Public: public, CreatedAt: now})
+		t.Comments = append(t.Comments, Comment{ID: s.newID(), Type: "Comment", AuthorID: author, Body: cm.Body, HTMLBody: cm.HTMLBody, Public: public,
+			Attachments: s.attach(cm.Uploads), CreatedAt: now})
 		if t.Status == "new" && public && s.users[author] != nil && s.users[author].isAgent() {
 			t.Status = "open"
 		}

@@ -80,8 +80,11 @@ type Comment struct {
 	Public   bool
 	// Data holds a voice comment's call data (from, to, recording_url, ...,
 	// call_id for a Talk Partner Edition voice comment).
-	Data      map[string]any
-	CreatedAt time.Time
+	Data map[string]any
+	// Attachments are the files of the uploads the comment named
+	// (comment.uploads).
+	Attachments []Attachment
+	CreatedAt   time.Time
 }
 
 // Display is one Talk Partner Edition screen pop the emulator received.
@@ -113,6 +116,7 @@ func (t *Ticket) clone() Ticket {
 	c.Comments = slices.Clone(t.Comments)
 	for i := range c.Comments {
 		c.Comments[i].Data = maps.Clone(t.Comments[i].Data)
+		c.Comments[i].Attachments = slices.Clone(t.Comments[i].Attachments)
 	}
 	return c
 }

@@ -121,6 +121,13 @@ func (s *Server) commentJSON(c Comment) map[string]any {
 	if c.Data != nil {
 		m["data"] = c.Data
 	}
+	if len(c.Attachments) > 0 {
+		atts := make([]map[string]any, len(c.Attachments))
+		for i, a := range c.Attachments {
+			atts[i] = s.attachmentJSON(a)
+		}
+		m["attachments"] = atts
+	}
 	return m
 }
 

@@ -101,6 +101,11 @@ type Server struct {
 	creds    map[string]string // email → api token
 	account  window
 	updates  window
+
+	uploads     map[string]*upload // by token
+	files       map[string]*file   // by content_url token
+	attachments map[int64]*file    // by attachment id
+	uploadsDue  time.Time          // the next unattached upload expiry; zero: none
 }
 
 type searchKey struct {
@@ -131,6 +136,8 @@ type options struct {
 	jobDelay     time.Duration
 	noRateLimits bool
 	requestLog   int // the most requests Requests keeps; 0: all
+	uploadLimit  int64
+	uploadTTL    time.Duration
 }
 
 // Option configures a Server.
@@ -199,7 +206,8 @@ func NewServer(opts ...Option) *Server {
 // absolute URLs (next_page, url fields).
 func NewUnstarted(opts ...Option) *Server {
 	o := options{creds: map[string]string{DefaultEmail: DefaultAPIToken}, oauth: []string{DefaultOAuthToken},
-		limit: 700, per: time.Minute, updLimit: 100, updPer: time.Minute}
+		limit: 700, per: time.Minute, updLimit: 100, updPer: time.Minute,
+		uploadLimit: DefaultUploadLimit, uploadTTL: DefaultUploadTTL}
 	for _, f := range opts {
 		f(&o)
 	}
@@ -210,6 +218,7 @@ func NewUnstarted(opts ...Option) *Server {
 		idem: map[string]idemEntry{}, search: map[searchKey]time.Time{}, rejected: map[int64]bool{},
 		byValue: map[string][]int64{},
 		creds:   o.creds,
+		uploads: map[string]*upload{}, files: map[string]*file{}, attachments: map[int64]*file{},
 	}
 	s.line.closed = s.closed
 	for email := range o.creds {
@@ -349,12 +358,18 @@ func (s *Server) Displays(agentID int64) []Display {
 // request before it is processed (a timeout leaves nothing done), its
 // Hold after (done, the answer lost).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(io.LimitReader(r.Body, 4<<20))
+	route := strings.TrimSuffix(strings.TrimPrefix(r.URL.Path, "/api/v2"), ".json")
+	limit := int64(4 << 20)
+	if route == "/uploads" {
+		s.mu.Lock()
+		limit = s.opt.uploadLimit + 1 // one more byte tells it is too large
+		s.mu.Unlock()
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, limit))
 	if err != nil {
 		http.Error(w, "read error", http.StatusBadRequest)
 		return
 	}
-	route := strings.TrimSuffix(strings.TrimPrefix(r.URL.Path, "/api/v2"), ".json")
 	rec := Request{Method: r.Method, Path: r.URL.Path, Route: route, Query: r.URL.Query(), Body: body,
 		IdempotencyKey: r.Header.Get("Idempotency-Key"), At: time.Now()}
 	rw := &recorder{ResponseWriter: w}
@@ -437,6 +452,18 @@ func aborted(rw *recorder, closed bool) {
 // process answers a request (or its injected fault) into out and returns
 // the authenticated principal.
 func (s *Server) process(out http.ResponseWriter, r *http.Request, route string, body []byte, fault *Fault) string {
+	if strings.HasPrefix(r.URL.Path, "/attachments/token/") {
+		// Attachment content: no authentication, no API rate limit.
+		if fault != nil && fault.Status != 0 {
+			http.Error(out, "injected fault", fault.Status)
+			return ""
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.expireUploads(time.Now())
+		s.content(out, r)
+		return ""
+	}
 	if !strings.HasPrefix(r.URL.Path, "/api/v2/") {
 		writeError(out, http.StatusNotFound, "InvalidEndpoint", "Not found")
 		return ""
@@ -448,6 +475,7 @@ func (s *Server) process(out http.ResponseWriter, r *http.Request, route string,
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.expireUploads(time.Now())
 	s.settle(time.Now())
 	if !s.rateLimit(out, r, route) {
 		return principal
