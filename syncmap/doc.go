@@ -90,6 +90,17 @@
 // when the late data comes (its voice comment shows the record's current
 // data).
 //
+// # Recordings
+//
+// Genesys Cloud's recording address (the RecordingURL data point) is an
+// API resource behind OAuth: a Zendesk voice comment cannot play it.
+// WithRecordingUpload makes the sink fetch each voice recording (through a
+// cti.RecordingOpener, *genesys.Client) and upload it to Zendesk
+// (Uploader): a Talk Partner Edition call record's recording_url is then
+// the uploaded file, attached to an internal note on the ticket; without
+// Talk the file is attached to the sync comment, and RecordingURL is its
+// address.
+//
 // # Testing
 //
 // Package syncmaptest has Fake, an in-memory Zendesk with Zendesk's

@@ -27,6 +27,7 @@ type config struct {
 	now        func() time.Time
 	settle     time.Duration
 	fieldTries int
+	recordings cti.RecordingOpener
 }
 
 type computed struct {
@@ -246,6 +247,9 @@ const (
 	NoticeTemplate NoticeKind = "template"
 	// NoticeLateData: late data did not come within LatePolicy.Wait.
 	NoticeLateData NoticeKind = "late_data"
+	// NoticeRecording: a recording could not be hosted in Zendesk
+	// (WithRecordingUpload); the sync was written without it.
+	NoticeRecording NoticeKind = "recording"
 )
 
 // Notice reports something the sink worked around.

@@ -47,7 +47,11 @@ type Sink struct {
 	lim      *limiter
 	locks    keyedMutex
 	reported sync.Map // field id → true: rejected fields already reported
-	started  time.Time
+	// noRecording holds the job key and recording URL of recordings
+	// that could not be hosted, given up on (WithRecordingUpload).
+	noRecording sync.Map
+	up          Uploader // with WithRecordingUpload
+	started     time.Time
 }
 
 var (
@@ -93,6 +97,13 @@ func NewSink(zd Zendesk, rules *cti.Rules, opts ...Option) (*Sink, error) {
 		}
 		s.subjects[r.Name] = t
 	}
+	if cfg.recordings != nil {
+		up, ok := zd.(Uploader)
+		if !ok {
+			return nil, fmt.Errorf("syncmap: WithRecordingUpload: the Zendesk implementation (%T) cannot upload files (syncmap.Uploader)", zd)
+		}
+		s.up = up
+	}
 	s.started = cfg.now()
 	return s, nil
 }
@@ -113,7 +124,9 @@ type plan struct {
 	tags    []string
 	voice   bool     // Talk Partner Edition call record
 	missing []string // late data points still missing
-	late    bool     // still within the late data wait
+	late    bool     // late data missing, and still within the wait
+	waiting bool     // still within the late data wait
+	uploads []string // upload tokens the comment attaches (a hosted recording)
 	note    string   // fallback note, prepended to the comment
 }
 
@@ -140,6 +153,20 @@ func (s *Sink) plan(ctx context.Context, job *cti.SyncJob) (*plan, error) {
 	if s.cfg.settle > 0 && job.EnqueuedAt.Before(s.started) && now.Before(s.started.Add(s.cfg.settle)) {
 		return nil, cti.Later(s.started.Add(s.cfg.settle).Sub(now), "letting update_many jobs of the previous process finish")
 	}
+	p := &plan{job: job, rule: rule, data: s.m.Data(job), marker: MarkerTag(job.Key)}
+	p.voice = s.cfg.talkApp != 0 && (p.data.Media == string(cti.MediaVoice) || p.data.Media == string(cti.MediaCallback))
+	p.missing = s.m.LateMissing(job, p.data)
+	p.waiting = now.Sub(job.EnqueuedAt) < s.cfg.late.Wait && job.Deferrals < maxLateDeferrals
+	p.late = len(p.missing) > 0 && p.waiting
+	if p.late && !p.voice {
+		return nil, cti.Later(s.cfg.late.Poll, "waiting for late data: "+strings.Join(p.missing, ", "))
+	}
+	if !p.voice && rule.Sync.Comment != cti.CommentNone && s.hosts(p) {
+		if err := s.hostInComment(ctx, p); err != nil {
+			return nil, err
+		}
+		job = p.job
+	}
 	up, err := s.mapper.Map(ctx, job)
 	var rerr *RenderError
 	switch {
@@ -149,7 +176,7 @@ func (s *Sink) plan(ctx context.Context, job *cti.SyncJob) (*plan, error) {
 	case err != nil:
 		return nil, fmt.Errorf("syncmap: map %s: %w", job.Key, err)
 	}
-	p := &plan{job: job, rule: rule, data: s.m.Data(job), marker: MarkerTag(job.Key), public: up.Public}
+	p.public = up.Public
 	if rule.Sync.Comment != cti.CommentNone {
 		p.comment, _ = TruncateBytes(up.Comment, s.cfg.maxComment) // a custom mapper may not
 	}
@@ -165,12 +192,6 @@ func (s *Sink) plan(ctx context.Context, job *cti.SyncJob) (*plan, error) {
 		p.fields = append(p.fields, CustomField{ID: id, Value: up.Fields[k]})
 	}
 	s.noteTruncated(p, up)
-	p.voice = s.cfg.talkApp != 0 && (p.data.Media == string(cti.MediaVoice) || p.data.Media == string(cti.MediaCallback))
-	p.missing = s.m.LateMissing(job, p.data)
-	p.late = len(p.missing) > 0 && now.Sub(job.EnqueuedAt) < s.cfg.late.Wait && job.Deferrals < maxLateDeferrals
-	if p.late && !p.voice {
-		return nil, cti.Later(s.cfg.late.Poll, "waiting for late data: "+strings.Join(p.missing, ", "))
-	}
 	if len(p.missing) > 0 && !p.late && !p.voice {
 		s.lateGaveUp(p)
 	}
@@ -385,7 +406,7 @@ func (s *Sink) writeTicket(ctx context.Context, p *plan, t *Ticket) error {
 	}
 	u := TicketUpdate{CustomFields: p.fields, AdditionalTags: p.tags}
 	if body := p.body(); body != "" {
-		u.Comment = &CommentInput{Body: body, Public: p.public, AuthorID: p.author}
+		u.Comment = &CommentInput{Body: body, Public: p.public, AuthorID: p.author, Uploads: p.uploads}
 	}
 	err := s.update(ctx, p, t.ID, u)
 	if errors.Is(err, cti.ErrNotFound) {
@@ -539,7 +560,7 @@ func (s *Sink) newTicket(p *plan) NewTicket {
 		nt.CustomFields = p.fields
 		body = cmp.Or(body, nt.Subject) // a ticket needs a first comment
 	}
-	nt.Comment = &CommentInput{Body: body, Public: p.public, AuthorID: p.author}
+	nt.Comment = &CommentInput{Body: body, Public: p.public, AuthorID: p.author, Uploads: p.uploads}
 	return nt
 }
 
@@ -578,13 +599,20 @@ func (s *Sink) writeCall(ctx context.Context, p *plan, t *Ticket) error {
 		p.fallback(fmt.Sprintf("Ticket #%d is closed, so this call was synced to a new ticket.", t.ID), t.ID, s)
 		return s.create(ctx, p)
 	}
-	var call *Call
+	var (
+		call     *Call
+		comments []Comment
+	)
 	if !p.firstTry() {
-		if call, err = s.findCall(ctx, t.ID, p.marker); err != nil {
+		if call, comments, err = s.findCall(ctx, t.ID, p.marker); err != nil {
 			return err
 		}
 	}
 	want := s.call(p, t)
+	host := s.hosts(p)
+	if host {
+		want.RecordingURL = "" // the uploaded file's, below
+	}
 	if call == nil {
 		if fresh.HasTag(p.marker) {
 			// Marked but no call found: the voice comment is not among
@@ -612,12 +640,39 @@ func (s *Sink) writeCall(ctx context.Context, p *plan, t *Ticket) error {
 		}
 		s.cfg.log.Info("call record updated with late data", "conversation", p.job.ConversationID, "ticket", t.ID, "call", call.ID)
 	}
-	if !fresh.HasTag(p.marker) {
+	// The recording, uploaded and attached to an internal note: in the
+	// update that marks the ticket when it is ready by then.
+	var (
+		addr string
+		note *CommentInput
+		herr error // a *cti.Deferred: the recording is not ready yet
+	)
+	if host && (call.RecordingURL == "" || call.RecordingURL == p.data.RecordingURL) {
+		if addr, note, herr = s.callRecording(ctx, p, comments); herr != nil && !isDeferred(herr) {
+			return herr
+		}
+	}
+	if !fresh.HasTag(p.marker) || note != nil {
 		// A fallback note went into the new ticket's first comment.
-		u := TicketUpdate{CustomFields: p.fields, AdditionalTags: p.tags}
+		u := TicketUpdate{Comment: note}
+		if !fresh.HasTag(p.marker) {
+			u.CustomFields, u.AdditionalTags = p.fields, p.tags
+		}
 		if err := s.update(ctx, p, t.ID, u); err != nil {
 			return err
 		}
+	}
+	if addr != "" {
+		if err := s.lim.Wait(ctx); err != nil {
+			return err
+		}
+		if _, err := s.zd.UpdateCall(ctx, call.ID, Call{RecordingURL: addr}); err != nil {
+			return s.upstream(fmt.Errorf("syncmap: update call record %d: %w", call.ID, err))
+		}
+		s.cfg.log.Info("recording added to the call record", "conversation", p.job.ConversationID, "ticket", t.ID, "call", call.ID)
+	}
+	if herr != nil {
+		return herr
 	}
 	return s.lateVoice(p)
 }
@@ -641,17 +696,17 @@ func (p *plan) title() string {
 }
 
 // findCall returns the call record with external id marker shown by a
-// voice comment of ticket id, or nil.
-func (s *Sink) findCall(ctx context.Context, ticketID int64, marker string) (*Call, error) {
+// voice comment of ticket id, or nil, and the comments it looked through.
+func (s *Sink) findCall(ctx context.Context, ticketID int64, marker string) (*Call, []Comment, error) {
 	if err := s.lim.Paused(ctx); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	cs, err := s.zd.TicketComments(ctx, ticketID)
 	if errors.Is(err, cti.ErrNotFound) {
-		return nil, nil
+		return nil, nil, nil
 	}
 	if err != nil {
-		return nil, s.upstream(fmt.Errorf("syncmap: comments of ticket %d: %w", ticketID, err))
+		return nil, nil, s.upstream(fmt.Errorf("syncmap: comments of ticket %d: %w", ticketID, err))
 	}
 	checked := 0
 	for _, c := range cs {
@@ -664,13 +719,13 @@ func (s *Sink) findCall(ctx context.Context, ticketID int64, marker string) (*Ca
 			continue
 		}
 		if err != nil {
-			return nil, s.upstream(fmt.Errorf("syncmap: call record %d: %w", c.CallID, err))
+			return nil, nil, s.upstream(fmt.Errorf("syncmap: call record %d: %w", c.CallID, err))
 		}
 		if call.ExternalID == marker {
-			return call, nil
+			return call, cs, nil
 		}
 	}
-	return nil, nil
+	return nil, cs, nil
 }
 
 // maxCallChecks bounds the voice comments findCall looks behind.
@@ -995,7 +1050,7 @@ func (s *Sink) bulk(ctx context.Context, plans []*plan, bulk []int, errs []error
 				p := plans[i]
 				u := TicketUpdate{ID: p.record().ID, CustomFields: p.fields, AdditionalTags: p.tags}
 				if body := p.body(); body != "" {
-					u.Comment = &CommentInput{Body: body, Public: p.public, AuthorID: p.author}
+					u.Comment = &CommentInput{Body: body, Public: p.public, AuthorID: p.author, Uploads: p.uploads}
 				}
 				ups = append(ups, u)
 			}

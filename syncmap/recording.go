@@ -1,0 +1,184 @@
+package syncmap
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/cxplay/ctikit/cti"
+)
+
+// WithRecordingUpload makes the sink host voice and callback recordings
+// in Zendesk, where agents can play them: Zendesk does not store a
+// recording its voice comment plays, it needs a hosted MP3 or WAV, and
+// Genesys Cloud's recording address is an API resource behind OAuth. The
+// sink opens the recording with o (*genesys.Client) when it writes the
+// sync, uploads it (the Zendesk implementation must be an Uploader) and
+// attaches it to the ticket:
+//
+//   - with WithTalkApp, the call record's recording_url is the uploaded
+//     file, which the Talk Partner Edition voice comment plays; the file
+//     is attached to an internal note on the same ticket (an upload not
+//     attached to a comment within an hour is deleted by Zendesk);
+//   - without it, the file is attached to the sync's comment, and the
+//     RecordingURL data point is the uploaded file's address.
+//
+// A recording is attached once per sync: the sync comment is written
+// once (its marker), and a call record's retry finds the attached file by
+// its name (recording-<recording id>.mp3) before uploading again. A retry
+// of a comment whose first write's answer was lost may upload the file
+// again before it finds the comment written; Zendesk deletes that
+// unattached copy after an hour.
+// A recording still being prepared is waited for within the late data
+// wait (WithLateData); one that cannot be fetched or uploaded in that
+// time (or at all: deleted, refused) is left out of the sync with a
+// NoticeRecording, and the rest is written. Uploads count toward the
+// sink's write pacing.
+func WithRecordingUpload(o cti.RecordingOpener) Option {
+	return func(c *config) error {
+		if o == nil {
+			return errors.New("syncmap: WithRecordingUpload(nil)")
+		}
+		c.recordings = o
+		return nil
+	}
+}
+
+// hosts reports whether the sink uploads p's recording.
+func (s *Sink) hosts(p *plan) bool {
+	return s.up != nil && p.data.RecordingURL != "" &&
+		(p.data.Media == string(cti.MediaVoice) || p.data.Media == string(cti.MediaCallback))
+}
+
+// recordingName is the file name of p's recording in Zendesk, which
+// finds it again: recording-<the Genesys recording id>.mp3.
+func recordingName(recordingURL string) string {
+	id := recordingURL
+	if u, err := url.Parse(recordingURL); err == nil {
+		id = path.Base(u.Path)
+	}
+	id = strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_':
+			return r
+		}
+		return -1
+	}, id)
+	if len(id) > 100 {
+		id = id[:100]
+	}
+	return "recording-" + cmp.Or(id, "call") + ".mp3"
+}
+
+// attached returns the address of the file named name attached to one of
+// comments, or "".
+func attached(comments []Comment, name string) string {
+	for _, c := range comments {
+		for _, a := range c.Attachments {
+			if a.FileName == name && a.ContentURL != "" {
+				return a.ContentURL
+			}
+		}
+	}
+	return ""
+}
+
+// upload opens p's recording and uploads it, returning the upload to
+// attach.
+func (s *Sink) upload(ctx context.Context, p *plan) (*Upload, error) {
+	f, err := s.cfg.recordings.OpenRecording(ctx, p.data.RecordingURL)
+	if err != nil {
+		return nil, fmt.Errorf("syncmap: open recording: %w", err)
+	}
+	defer f.Body.Close()
+	if err := s.lim.Paused(ctx); err != nil { // an upload is not a ticket write
+		return nil, err
+	}
+	up, err := s.up.Upload(ctx, recordingName(p.data.RecordingURL), cmp.Or(f.ContentType, "audio/mpeg"), f.Size, f.Body)
+	if err != nil {
+		return nil, s.upstream(fmt.Errorf("syncmap: upload recording: %w", err))
+	}
+	if up.Token == "" || up.Attachment.ContentURL == "" {
+		return nil, &cti.UpstreamError{Service: "zendesk", Op: "upload recording", Err: errors.New("the upload has no token or content_url")}
+	}
+	return up, nil
+}
+
+// recordingFailed decides what a failure to host p's recording does:
+// within the late data wait, a recording being prepared or a failure
+// worth retrying comes back later (a *cti.Deferred); otherwise the sync
+// goes on without it (nil), reported once.
+func (s *Sink) recordingFailed(p *plan, err error) error {
+	if errors.Is(err, context.Canceled) {
+		return err
+	}
+	if cti.IsRetryable(err) && p.waiting {
+		after, ok := cti.RetryAfter(err)
+		if !ok || after <= 0 {
+			after = s.cfg.late.Poll
+		}
+		return cti.Later(min(max(after, time.Second), s.cfg.late.Poll), "recording not hosted yet: "+err.Error())
+	}
+	s.noRecording.Store(p.job.Key+" "+p.data.RecordingURL, true)
+	msg := "the recording is not in Zendesk: " + err.Error()
+	s.notice(Notice{Kind: NoticeRecording, Key: p.job.Key, ConversationID: p.job.ConversationID, Rule: p.rule.Name, Message: msg})
+	s.cfg.log.Warn("syncing without the recording", "conversation", p.job.ConversationID, "rule", p.rule.Name, "error", err)
+	return nil
+}
+
+// hostInComment uploads p's recording for the sync comment to attach, and
+// points the RecordingURL data point at the uploaded file.
+func (s *Sink) hostInComment(ctx context.Context, p *plan) error {
+	if s.gaveUp(p) {
+		return nil
+	}
+	up, err := s.upload(ctx, p)
+	if err != nil {
+		return s.recordingFailed(p, err)
+	}
+	job := *p.job
+	c := *job.Conversation
+	c.Links.RecordingURL = up.Attachment.ContentURL
+	job.Conversation = &c
+	p.job, p.data, p.uploads = &job, s.m.Data(&job), []string{up.Token}
+	return nil
+}
+
+// callRecording returns the address of p's recording in Zendesk for
+// its call record: the file comments show attached by an earlier try, or
+// a new upload with the internal note that attaches it (note), which the
+// caller writes before it gives the call record the address. addr is ""
+// when the recording is given up on, and err a *cti.Deferred when it is
+// not ready yet.
+func (s *Sink) callRecording(ctx context.Context, p *plan, comments []Comment) (addr string, note *CommentInput, err error) {
+	if s.gaveUp(p) {
+		return "", nil, nil
+	}
+	if addr := attached(comments, recordingName(p.data.RecordingURL)); addr != "" {
+		return addr, nil, nil
+	}
+	up, err := s.upload(ctx, p)
+	if err != nil {
+		return "", nil, s.recordingFailed(p, err)
+	}
+	body := "Recording of this call (Genesys Cloud conversation " + p.job.ConversationID + ")."
+	return up.Attachment.ContentURL, &CommentInput{Body: body, AuthorID: p.author, Uploads: []string{up.Token}}, nil
+}
+
+func isDeferred(err error) bool {
+	var d *cti.Deferred
+	return errors.As(err, &d)
+}
+
+// gaveUp reports whether hosting p's recording failed for good earlier
+// in this process (a retry of the whole sync, e.g. for late data, does
+// not fetch it again).
+func (s *Sink) gaveUp(p *plan) bool {
+	_, ok := s.noRecording.Load(p.job.Key + " " + p.data.RecordingURL)
+	return ok
+}

@@ -1,0 +1,379 @@
+package syncmap_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cxplay/ctikit/cti"
+	"github.com/cxplay/ctikit/syncmap"
+	"github.com/cxplay/ctikit/syncmap/syncmaptest"
+	"github.com/cxplay/ctikit/zendesk/zendesktest"
+)
+
+const recURL = "https://api.mypurecloud.com/api/v2/conversations/c1/recordings/rec-1"
+
+// opener is a cti.RecordingOpener that serves audio, or the errors queued
+// in fail first.
+type opener struct {
+	mu    sync.Mutex
+	fail  []error
+	opens int
+	urls  []string
+}
+
+func audio(u string) []byte { return []byte("ID3 fake mp3 of " + u) }
+
+func (o *opener) OpenRecording(ctx context.Context, u string) (*cti.RecordingFile, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.opens++
+	o.urls = append(o.urls, u)
+	if len(o.fail) > 0 {
+		err := o.fail[0]
+		o.fail = o.fail[1:]
+		return nil, err
+	}
+	b := audio(u)
+	return &cti.RecordingFile{Body: io.NopCloser(bytes.NewReader(b)), Name: "x.mp3", ContentType: "audio/mpeg", Size: int64(len(b))}, nil
+}
+
+func (o *opener) count() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.opens
+}
+
+// recordingJob is voiceJob with its recording known.
+func recordingJob(rule string, popped *cti.Record) *cti.SyncJob {
+	job := voiceJob("c1", rule, popped)
+	job.Conversation.Links.RecordingURL = recURL
+	job.Tries = 1
+	return job
+}
+
+// uploadedOnce checks that ticket tk has the recording attached exactly
+// once, with the opener's bytes, and returns its address.
+func uploadedOnce(t *testing.T, f *syncmaptest.Fake, tk int64) string {
+	t.Helper()
+	var found []syncmap.Attachment
+	for _, c := range f.Comments(tk) {
+		for _, a := range c.Attachments {
+			if a.FileName == "recording-rec-1.mp3" {
+				found = append(found, a)
+				if c.Public {
+					t.Errorf("the recording is attached to a public comment: %+v", c)
+				}
+			}
+		}
+	}
+	if len(found) != 1 {
+		t.Fatalf("recording attached %d times to ticket %d, want once: %+v", len(found), tk, f.Comments(tk))
+	}
+	a := found[0]
+	if a.ContentURL == "" || a.ContentURL == recURL || a.ContentType != "audio/mpeg" || a.Size != int64(len(audio(recURL))) {
+		t.Fatalf("attachment = %+v", a)
+	}
+	return a.ContentURL
+}
+
+func TestRecordingUploadNeedsAnUploader(t *testing.T) {
+	t.Parallel()
+	type notUploader struct{ syncmap.Zendesk }
+	_, err := syncmap.NewSink(notUploader{syncmaptest.NewFake()}, testRules(), syncmap.WithRecordingUpload(&opener{}))
+	if err == nil || !strings.Contains(err.Error(), "Uploader") {
+		t.Fatalf("NewSink with a Zendesk that cannot upload = %v, want an error naming Uploader", err)
+	}
+	if _, err := syncmap.NewSink(syncmaptest.NewFake(), testRules(), syncmap.WithRecordingUpload(nil)); err == nil {
+		t.Fatal("WithRecordingUpload(nil) accepted")
+	}
+}
+
+func TestRecordingUploadTalkCallRecord(t *testing.T) {
+	t.Parallel()
+	f := syncmaptest.NewFake()
+	tk := f.AddTicket(syncmap.Ticket{RequesterID: requesterID})
+	o := &opener{}
+	s, n := newSink(t, f, syncmap.WithTalkApp(777), syncmap.WithRecordingUpload(o))
+	job := recordingJob("popped", ticketRec(tk))
+	if err := s.Sync(context.Background(), job); err != nil {
+		t.Fatalf("Sync = %v", err)
+	}
+	addr := uploadedOnce(t, f, tk)
+	calls := f.Calls()
+	if len(calls) != 1 || calls[0].RecordingURL != addr {
+		t.Fatalf("calls = %+v, want one whose recording_url is the uploaded file %s", calls, addr)
+	}
+	if o.count() != 1 || o.urls[0] != recURL {
+		t.Fatalf("opened %d times (%v), want once, the conversation's recording", o.count(), o.urls)
+	}
+	// One ticket update marks the ticket and attaches the recording.
+	if f.Count(syncmaptest.OpUpdateTicket) != 1 || f.Count(syncmaptest.OpUpdateCall) != 1 {
+		t.Fatalf("%d ticket updates, %d call updates; want 1 and 1", f.Count(syncmaptest.OpUpdateTicket), f.Count(syncmaptest.OpUpdateCall))
+	}
+	if got := f.Get(tk); !got.HasTag(syncmap.MarkerTag(job.Key)) || fieldValue(got, fieldWrapup) != "Refund" {
+		t.Fatalf("ticket not marked: %+v", got)
+	}
+	// A retry (the engine lost the answer): nothing uploaded or written again.
+	job.Tries = 2
+	if err := s.Sync(context.Background(), job); err != nil {
+		t.Fatalf("retry = %v", err)
+	}
+	uploadedOnce(t, f, tk)
+	if o.count() != 1 || f.Count(syncmaptest.OpUpload) != 1 || len(f.Calls()) != 1 {
+		t.Fatalf("retry opened %d, uploaded %d, calls %d; want 1, 1, 1", o.count(), f.Count(syncmaptest.OpUpload), len(f.Calls()))
+	}
+	if len(n.of(syncmap.NoticeRecording)) != 0 {
+		t.Fatalf("notices: %+v", n.of(syncmap.NoticeRecording))
+	}
+}
+
+// A crash after the recording was attached but before the call record
+// got its address: the retry finds the attached file instead of
+// uploading it again.
+func TestRecordingUploadRetryFindsAttachedFile(t *testing.T) {
+	t.Parallel()
+	f := syncmaptest.NewFake()
+	tk := f.AddTicket(syncmap.Ticket{RequesterID: requesterID})
+	lost := errors.New("connection reset")
+	var once sync.Once
+	f.Hook(func(op syncmaptest.Op) error {
+		var err error
+		if op == syncmaptest.OpUpdateCall {
+			once.Do(func() { err = &cti.UpstreamError{Service: "zendesk", Op: "update call", Status: 503, Err: lost} })
+		}
+		return err
+	}, nil)
+	o := &opener{}
+	s, _ := newSink(t, f, syncmap.WithTalkApp(777), syncmap.WithRecordingUpload(o))
+	job := recordingJob("popped", ticketRec(tk))
+	if err := s.Sync(context.Background(), job); !errors.Is(err, lost) {
+		t.Fatalf("Sync = %v, want the call update's failure", err)
+	}
+	job.Tries = 2
+	if err := s.Sync(context.Background(), job); err != nil {
+		t.Fatalf("retry = %v", err)
+	}
+	addr := uploadedOnce(t, f, tk)
+	if calls := f.Calls(); len(calls) != 1 || calls[0].RecordingURL != addr {
+		t.Fatalf("calls = %+v, want the one record with the attached file", calls)
+	}
+	if o.count() != 1 || f.Count(syncmaptest.OpUpload) != 1 {
+		t.Fatalf("opened %d, uploaded %d; want once each", o.count(), f.Count(syncmaptest.OpUpload))
+	}
+}
+
+// A recording Genesys is still transcoding: the call record is written
+// at once, and the recording added when it is ready.
+func TestRecordingUploadWaitsForTranscoding(t *testing.T) {
+	t.Parallel()
+	f := syncmaptest.NewFake()
+	tk := f.AddTicket(syncmap.Ticket{RequesterID: requesterID})
+	o := &opener{fail: []error{cti.Later(5*time.Second, "transcoding")}}
+	s, n := newSink(t, f, syncmap.WithTalkApp(777), syncmap.WithRecordingUpload(o),
+		syncmap.WithLateData(syncmap.LatePolicy{Poll: 30 * time.Second}))
+	job := recordingJob("popped", ticketRec(tk))
+	err := s.Sync(context.Background(), job)
+	var d *cti.Deferred
+	if !errors.As(err, &d) || d.After != 5*time.Second {
+		t.Fatalf("Sync while transcoding = %v, want deferred by Genesys's estimate (5s)", err)
+	}
+	if calls := f.Calls(); len(calls) != 1 || calls[0].RecordingURL != "" {
+		t.Fatalf("calls = %+v, want the record written without a recording", calls)
+	}
+	job.Tries, job.Deferrals = 2, 1
+	if err := s.Sync(context.Background(), job); err != nil {
+		t.Fatalf("Sync once transcoded = %v", err)
+	}
+	addr := uploadedOnce(t, f, tk)
+	if calls := f.Calls(); len(calls) != 1 || calls[0].RecordingURL != addr {
+		t.Fatalf("calls = %+v", calls)
+	}
+	if len(n.of(syncmap.NoticeRecording)) != 0 {
+		t.Fatal("notice although the recording came")
+	}
+}
+
+// A recording that cannot be fetched (deleted) or that Zendesk refuses
+// (too large) is left out, reported once, and never fetched again for
+// that sync; the rest of the sync is written.
+func TestRecordingUploadGivesUp(t *testing.T) {
+	t.Parallel()
+	for name, fail := range map[string]func(*syncmaptest.Fake, *opener){
+		"deleted": func(_ *syncmaptest.Fake, o *opener) {
+			o.fail = []error{fmt.Errorf("genesys recording: %w", cti.ErrNotFound)}
+		},
+		"refused": func(f *syncmaptest.Fake, _ *opener) {
+			f.Hook(func(op syncmaptest.Op) error {
+				if op == syncmaptest.OpUpload {
+					return &cti.UpstreamError{Service: "zendesk", Op: "upload", Status: 413, Err: errors.New("too large")}
+				}
+				return nil
+			}, nil)
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			f := syncmaptest.NewFake()
+			tk := f.AddTicket(syncmap.Ticket{RequesterID: requesterID})
+			o := &opener{}
+			fail(f, o)
+			s, n := newSink(t, f, syncmap.WithTalkApp(777), syncmap.WithRecordingUpload(o),
+				syncmap.WithLateData(syncmap.LatePolicy{Points: []string{"CallSummary"}, Poll: time.Second}))
+			job := recordingJob("popped", ticketRec(tk))
+			var d *cti.Deferred
+			if err := s.Sync(context.Background(), job); !errors.As(err, &d) {
+				t.Fatalf("Sync = %v, want deferred for the summary", err)
+			}
+			job.Tries, job.Deferrals = 2, 1
+			if err := s.Sync(context.Background(), job); !errors.As(err, &d) {
+				t.Fatalf("second Sync = %v, want deferred for the summary", err)
+			}
+			if o.count() != 1 {
+				t.Fatalf("opened %d times, want once: given up after the first failure", o.count())
+			}
+			if ns := n.of(syncmap.NoticeRecording); len(ns) != 1 || ns[0].ConversationID != "c1" {
+				t.Fatalf("recording notices = %+v, want one", ns)
+			}
+			if calls := f.Calls(); len(calls) != 1 || calls[0].RecordingURL != "" || !f.Get(tk).HasTag(syncmap.MarkerTag(job.Key)) {
+				t.Fatalf("calls = %+v, want the record written without a recording, and the ticket marked", calls)
+			}
+		})
+	}
+}
+
+// A failure worth retrying (Zendesk 503) comes back later while the late
+// data wait lasts, then gives up without losing the sync.
+func TestRecordingUploadRetriesThenGivesUp(t *testing.T) {
+	t.Parallel()
+	f := syncmaptest.NewFake()
+	tk := f.AddTicket(syncmap.Ticket{RequesterID: requesterID})
+	f.Hook(func(op syncmaptest.Op) error {
+		if op == syncmaptest.OpUpload {
+			return &cti.UpstreamError{Service: "zendesk", Op: "upload", Status: 503, Err: errors.New("unavailable")}
+		}
+		return nil
+	}, nil)
+	o := &opener{}
+	s, n := newSink(t, f, syncmap.WithRecordingUpload(o), syncmap.WithLateData(syncmap.LatePolicy{Points: []string{}, Poll: time.Second}))
+	job := recordingJob("popped", ticketRec(tk))
+	err := s.Sync(context.Background(), job)
+	var d *cti.Deferred
+	if !errors.As(err, &d) {
+		t.Fatalf("Sync with Zendesk failing uploads = %v, want deferred", err)
+	}
+	if len(f.Comments(tk)) != 0 {
+		t.Fatal("comment written while the recording is retried")
+	}
+	job.Tries, job.EnqueuedAt = 2, time.Now().Add(-time.Hour) // the wait is over
+	if err := s.Sync(context.Background(), job); err != nil {
+		t.Fatalf("Sync after the wait = %v, want written without the recording", err)
+	}
+	if commentsWith(f, tk, recURL) != 1 || len(n.of(syncmap.NoticeRecording)) != 1 {
+		t.Fatalf("comments %+v, notices %+v; want the comment with Genesys's link and one notice", f.Comments(tk), n.ns)
+	}
+}
+
+// Without Talk, the recording is attached to the sync comment, which links
+// the uploaded file.
+func TestRecordingUploadInComment(t *testing.T) {
+	t.Parallel()
+	f := syncmaptest.NewFake()
+	tk := f.AddTicket(syncmap.Ticket{RequesterID: requesterID})
+	o := &opener{}
+	s, _ := newSink(t, f, syncmap.WithRecordingUpload(o))
+	job := recordingJob("popped", ticketRec(tk))
+	if err := s.Sync(context.Background(), job); err != nil {
+		t.Fatalf("Sync = %v", err)
+	}
+	addr := uploadedOnce(t, f, tk)
+	cs := f.Comments(tk)
+	if len(cs) != 1 || !strings.Contains(cs[0].Body, addr) || strings.Contains(cs[0].Body, recURL) {
+		t.Fatalf("comments = %+v, want one linking the uploaded file %s instead of the API address", cs, addr)
+	}
+	if job.Conversation.Links.RecordingURL != recURL {
+		t.Fatal("the sink changed the job's conversation")
+	}
+}
+
+// In a batch (update_many, create_many), each comment carries its own
+// recording.
+func TestRecordingUploadInBatch(t *testing.T) {
+	t.Parallel()
+	f := syncmaptest.NewFake()
+	o := &opener{}
+	s, _ := newSink(t, f, syncmap.WithRecordingUpload(o))
+	var jobs []*cti.SyncJob
+	var tks []int64
+	for i := range 4 {
+		tk := f.AddTicket(syncmap.Ticket{RequesterID: requesterID})
+		tks = append(tks, tk)
+		job := voiceJob(fmt.Sprintf("c%d", i), "popped", ticketRec(tk))
+		job.Conversation.Links.RecordingURL = fmt.Sprintf("https://api.mypurecloud.com/api/v2/conversations/c%d/recordings/rec-%d", i, i)
+		job.Tries = 1
+		jobs = append(jobs, job)
+	}
+	for i, err := range s.SyncBatch(context.Background(), jobs) {
+		if err != nil {
+			t.Fatalf("job %d: %v", i, err)
+		}
+	}
+	if f.Count(syncmaptest.OpUpdateMany) == 0 {
+		t.Fatal("no update_many: the batch path was not taken")
+	}
+	for i, tk := range tks {
+		cs := f.Comments(tk)
+		want := fmt.Sprintf("recording-rec-%d.mp3", i)
+		if len(cs) != 1 || len(cs[0].Attachments) != 1 || cs[0].Attachments[0].FileName != want ||
+			!strings.Contains(cs[0].Body, cs[0].Attachments[0].ContentURL) {
+			t.Fatalf("ticket %d comments = %+v, want one with %s attached and linked", tk, cs, want)
+		}
+	}
+}
+
+// Over HTTP, with the real client and the Zendesk emulator: the call
+// record's voice comment plays the uploaded file, which Zendesk serves
+// without credentials, and a redelivery writes nothing more.
+func TestRecordingUploadOverHTTP(t *testing.T) {
+	t.Parallel()
+	e := newEmu(t)
+	tk := e.srv.AddTicket(zendesktest.Ticket{RequesterID: e.requester, Status: "open", Subject: "Billing"}).ID
+	o := &opener{}
+	s, n := newSink(t, e.zd, syncmap.WithTalkApp(777), syncmap.WithRecordingUpload(o))
+	job := e.job("c1", "popped", tk)
+	job.Conversation.Links.RecordingURL = recURL
+	if err := syncUntilDone(t, s, job); err != nil {
+		t.Fatal(err)
+	}
+	job.Tries++
+	if err := s.Sync(context.Background(), job); err != nil { // redelivery
+		t.Fatal(err)
+	}
+	var files []syncmap.Attachment
+	for _, c := range e.comments(t, tk) {
+		files = append(files, c.Attachments...)
+	}
+	calls := e.srv.Calls()
+	if len(files) != 1 || len(calls) != 1 || calls[0].Fields["recording_url"] != files[0].ContentURL || files[0].FileName != "recording-rec-1.mp3" {
+		t.Fatalf("attachments %+v, calls %+v: want one file, the call record's recording", files, calls)
+	}
+	resp, err := http.Get(files[0].ContentURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !bytes.Equal(b, audio(recURL)) || resp.Header.Get("Content-Type") != "audio/mpeg" {
+		t.Fatalf("GET the recording: %d %q %q", resp.StatusCode, resp.Header.Get("Content-Type"), b)
+	}
+	if o.count() != 1 || len(n.of(syncmap.NoticeRecording)) != 0 {
+		t.Fatalf("opened %d times, notices %+v", o.count(), n.ns)
+	}
+}
