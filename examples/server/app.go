@@ -46,8 +46,12 @@ type Setup struct {
 	// writes each at once. Real mode: CTI_SYNC_BATCH_WAIT, default
 	// DefaultSyncBatchWait.
 	SyncBatchWait time.Duration
-	Demo          bool
-	Log           *slog.Logger
+	// RecordingUpload copies voice and callback recordings from Genesys
+	// into Zendesk, where agents can play them (syncmap.WithRecordingUpload).
+	// Real mode: CTI_RECORDING_UPLOAD; on in the demo.
+	RecordingUpload bool
+	Demo            bool
+	Log             *slog.Logger
 	// GenesysOptions and ZendeskOptions are appended to the notification
 	// source's and the Zendesk client's options (tests shorten the
 	// heartbeat watchdog and the attempt timeout with them).
@@ -149,6 +153,9 @@ func Build(s Setup) (*App, error) {
 	sinkOpts := []syncmap.Option{syncmap.WithFormat(s.Config.Time.Format()), syncmap.WithLogger(log)}
 	if s.TalkAppID != 0 {
 		sinkOpts = append(sinkOpts, syncmap.WithTalkApp(s.TalkAppID))
+	}
+	if s.RecordingUpload {
+		sinkOpts = append(sinkOpts, syncmap.WithRecordingUpload(src))
 	}
 	sink, err := syncmap.NewSink(zc, rules, sinkOpts...)
 	if err != nil {

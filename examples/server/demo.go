@@ -53,15 +53,16 @@ func (d *Demo) Close() {
 // Setup is the server setup that points at the emulators.
 func (d *Demo) Setup(listen, stateDir string, log *slog.Logger) Setup {
 	return Setup{
-		Config:        d.Config,
-		Genesys:       genesys.Config{ClientID: d.Genesys.ClientID, ClientSecret: d.Genesys.ClientSecret, APIURL: d.Genesys.URL, LoginURL: d.Genesys.URL},
-		Zendesk:       zendesk.Config{URL: d.Zendesk.URL, Email: zendesktest.DefaultEmail, APIToken: zendesktest.DefaultAPIToken},
-		StateDir:      stateDir,
-		Listen:        listen,
-		PhoneRegion:   "US",
-		SyncBatchWait: DefaultSyncBatchWait,
-		Demo:          true,
-		Log:           log,
+		Config:          d.Config,
+		Genesys:         genesys.Config{ClientID: d.Genesys.ClientID, ClientSecret: d.Genesys.ClientSecret, APIURL: d.Genesys.URL, LoginURL: d.Genesys.URL},
+		Zendesk:         zendesk.Config{URL: d.Zendesk.URL, Email: zendesktest.DefaultEmail, APIToken: zendesktest.DefaultAPIToken},
+		StateDir:        stateDir,
+		Listen:          listen,
+		PhoneRegion:     "US",
+		SyncBatchWait:   DefaultSyncBatchWait,
+		RecordingUpload: true,
+		Demo:            true,
+		Log:             log,
 	}
 }
 

@@ -16,7 +16,9 @@
 // CTI_STATE_DIR (durable outbox, default ./ctikit-state), CTI_PHONE_REGION
 // (default US), CTI_TALK_APP_ID, CTI_ZAF_PUBLIC_KEY and CTI_ZAF_AUDIENCE,
 // CTI_LOG_LEVEL (debug, info, warn, error; default info), CTI_SYNC_BATCH_WAIT
-// (how long a sync waits to share a Zendesk write, default 1s).
+// (how long a sync waits to share a Zendesk write, default 1s),
+// CTI_RECORDING_UPLOAD (true: copy voice recordings into Zendesk, where
+// agents can play them; default false).
 package main
 
 import (
@@ -204,6 +206,13 @@ func realSetup(cfg *config.Config, lookup func(string) (string, bool), log *slog
 			errs = append(errs, fmt.Errorf("CTI_SYNC_BATCH_WAIT=%q: want a duration from 0s to 1m, e.g. 1s (0s writes every sync at once)", v))
 		}
 	}
+	var upload bool
+	if v := env(lookup, "CTI_RECORDING_UPLOAD", ""); v != "" {
+		upload, err = strconv.ParseBool(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("CTI_RECORDING_UPLOAD=%q: want true or false", v))
+		}
+	}
 	if len(errs) > 0 {
 		return Setup{}, errors.Join(errs...)
 	}
@@ -213,7 +222,7 @@ func realSetup(cfg *config.Config, lookup func(string) (string, bool), log *slog
 		Listen:      env(lookup, "CTI_LISTEN", "127.0.0.1:8080"),
 		PhoneRegion: env(lookup, "CTI_PHONE_REGION", "US"),
 		TalkAppID:   talk, ZAF: zaf, Log: log,
-		SyncBatchWait: batchWait,
+		SyncBatchWait: batchWait, RecordingUpload: upload,
 	}, nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -118,7 +119,10 @@ func TestDemoKnownCallerEndToEnd(t *testing.T) {
 	cv.End()
 	cv.Wrapup(leg, gt.CodeResolved, "Router firmware updated.")
 
-	var comment string
+	var (
+		comment string
+		files   []zendesktest.Attachment
+	)
 	r.eventually("the sync comment", func() bool {
 		tk, ok := z.Ticket(zendesktest.DemoTicketJaneOpen)
 		if !ok {
@@ -126,12 +130,27 @@ func TestDemoKnownCallerEndToEnd(t *testing.T) {
 		}
 		for _, c := range tk.Comments {
 			if strings.Contains(c.Body, cv.ID) {
-				comment = c.Body
+				comment, files = c.Body, c.Attachments
 				return true
 			}
 		}
 		return false
 	})
+	// The recording was copied from Genesys into Zendesk (the demo's
+	// CTI_RECORDING_UPLOAD): attached to the comment, which links it, and
+	// served by Zendesk without Genesys's OAuth.
+	require.Len(t, files, 1, "the recording attached to the sync comment")
+	assert.Equal(t, "recording-"+cv.RecordingID()+".mp3", files[0].FileName)
+	assert.Equal(t, "audio/mpeg", files[0].ContentType)
+	assert.Contains(t, comment, files[0].ContentURL, "the comment links the uploaded recording")
+	assert.NotContains(t, comment, "/api/v2/conversations/"+cv.ID+"/recordings", "the comment links Zendesk's copy, not Genesys's API")
+	resp, err := http.Get(files[0].ContentURL)
+	require.NoError(t, err)
+	audio, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Equal(t, gt.RecordingBytes(cv.RecordingID()), audio, "Zendesk serves the recording Genesys recorded")
 	for _, want := range []string{cv.ID, "0:00:0", "Support", "Alice Martin", "Resolved"} {
 		assert.Contains(t, comment, want, "the end-of-conversation comment has %q", want)
 	}
