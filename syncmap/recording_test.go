@@ -377,3 +377,111 @@ func TestRecordingUploadOverHTTP(t *testing.T) {
 		t.Fatalf("opened %d times, notices %+v", o.count(), n.ns)
 	}
 }
+
+// The ticket is closed (merged) after the call record was written and
+// while Genesys was transcoding: no note can attach the recording, so the
+// sync ends without it, reported, instead of failing for good.
+func TestRecordingUploadTicketClosedMeanwhile(t *testing.T) {
+	t.Parallel()
+	f := syncmaptest.NewFake()
+	tk := f.AddTicket(syncmap.Ticket{RequesterID: requesterID})
+	o := &opener{fail: []error{cti.Later(5*time.Second, "transcoding")}}
+	s, n := newSink(t, f, syncmap.WithTalkApp(777), syncmap.WithRecordingUpload(o))
+	job := recordingJob("popped", ticketRec(tk))
+	var d *cti.Deferred
+	if err := s.Sync(context.Background(), job); !errors.As(err, &d) || !f.Get(tk).HasTag(syncmap.MarkerTag(job.Key)) {
+		t.Fatalf("first Sync = %v, want the call written, the ticket marked, and deferred", err)
+	}
+	f.SetStatus(tk, "closed")
+	job.Tries, job.Deferrals = 2, 1
+	if err := s.Sync(context.Background(), job); err != nil {
+		t.Fatalf("retry on the closed ticket = %v, want done without the recording", err)
+	}
+	if ns := n.of(syncmap.NoticeRecording); len(ns) != 1 || f.Count(syncmaptest.OpUpload) != 0 || len(f.Calls()) != 1 {
+		t.Fatalf("notices %+v, %d uploads, %d calls; want one notice, no upload, one call", ns, f.Count(syncmaptest.OpUpload), len(f.Calls()))
+	}
+}
+
+// The note alone fails for good (the ticket was deleted between the read
+// and the write): the sync is done, without the recording.
+func TestRecordingUploadNoteRefused(t *testing.T) {
+	t.Parallel()
+	f := syncmaptest.NewFake()
+	tk := f.AddTicket(syncmap.Ticket{RequesterID: requesterID})
+	o := &opener{fail: []error{cti.Later(5*time.Second, "transcoding")}}
+	s, n := newSink(t, f, syncmap.WithTalkApp(777), syncmap.WithRecordingUpload(o))
+	job := recordingJob("popped", ticketRec(tk))
+	_ = s.Sync(context.Background(), job)
+	f.Hook(func(op syncmaptest.Op) error {
+		if op == syncmaptest.OpUpdateTicket {
+			return &cti.UpstreamError{Service: "zendesk", Op: "update ticket", Status: 422, Err: errors.New("RecordInvalid")}
+		}
+		return nil
+	}, nil)
+	job.Tries, job.Deferrals = 2, 1
+	if err := s.Sync(context.Background(), job); err != nil {
+		t.Fatalf("retry with the note refused = %v, want done without the recording", err)
+	}
+	if len(n.of(syncmap.NoticeRecording)) != 1 || f.Calls()[0].RecordingURL != "" {
+		t.Fatalf("notices %+v, call %+v; want one notice and no recording", n.ns, f.Calls()[0])
+	}
+}
+
+// A transferred call: both legs popped the same ticket. The conversation
+// has one recording, attached once; both call records play it.
+func TestRecordingUploadOncePerTicket(t *testing.T) {
+	t.Parallel()
+	f := syncmaptest.NewFake()
+	tk := f.AddTicket(syncmap.Ticket{RequesterID: requesterID})
+	o := &opener{}
+	s, _ := newSink(t, f, syncmap.WithTalkApp(777), syncmap.WithRecordingUpload(o))
+	j1 := recordingJob("popped", ticketRec(tk))
+	j2 := *j1
+	j2.Key, j2.LegID = cti.JobKey("c1", "l2"), "l2"
+	for _, j := range []*cti.SyncJob{j1, &j2} {
+		if err := s.Sync(context.Background(), j); err != nil {
+			t.Fatal(err)
+		}
+	}
+	addr := uploadedOnce(t, f, tk)
+	calls := f.Calls()
+	if len(calls) != 2 || calls[0].RecordingURL != addr || calls[1].RecordingURL != addr || o.count() != 1 {
+		t.Fatalf("calls %+v, opened %d: want two records playing the one file", calls, o.count())
+	}
+}
+
+// A rule without comments gets no note: its call record keeps Genesys's
+// address, and the recording is not fetched.
+func TestRecordingUploadCommentNone(t *testing.T) {
+	t.Parallel()
+	f := syncmaptest.NewFake()
+	tk := f.AddTicket(syncmap.Ticket{RequesterID: requesterID})
+	rules := testRules()
+	rules.Rules = append(rules.Rules, cti.Rule{Name: "silent", Popup: cti.PopupNone,
+		Sync: cti.SyncSpec{Ticket: cti.SyncPopped, Comment: cti.CommentNone, Tags: []string{"genesys"}}})
+	o := &opener{}
+	s, _ := newSinkWith(t, f, rules, syncmap.WithTalkApp(777), syncmap.WithRecordingUpload(o))
+	if err := s.Sync(context.Background(), recordingJob("silent", ticketRec(tk))); err != nil {
+		t.Fatal(err)
+	}
+	if calls := f.Calls(); len(calls) != 1 || calls[0].RecordingURL != recURL || o.count() != 0 || len(f.Comments(tk)) != 0 {
+		t.Fatalf("calls %+v, opened %d, comments %+v; want Genesys's address, no fetch, no comment", calls, o.count(), f.Comments(tk))
+	}
+}
+
+// A public sync comment never carries the recording (the requester would
+// be mailed it): it keeps Genesys's address.
+func TestRecordingUploadNeverOnAPublicComment(t *testing.T) {
+	t.Parallel()
+	f := syncmaptest.NewFake()
+	tk := f.AddTicket(syncmap.Ticket{RequesterID: requesterID, Status: "open"})
+	o := &opener{}
+	s, _ := newSink(t, f, syncmap.WithRecordingUpload(o))
+	if err := s.Sync(context.Background(), recordingJob("latest", userRec(requesterID))); err != nil { // rule latest: public
+		t.Fatal(err)
+	}
+	cs := f.Comments(tk)
+	if len(cs) != 1 || !cs[0].Public || len(cs[0].Attachments) != 0 || !strings.Contains(cs[0].Body, recURL) || o.count() != 0 {
+		t.Fatalf("comments %+v, opened %d; want one public comment with Genesys's address and no attachment", cs, o.count())
+	}
+}

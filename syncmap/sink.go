@@ -49,7 +49,8 @@ type Sink struct {
 	reported sync.Map // field id → true: rejected fields already reported
 	// noRecording holds the job key and recording URL of recordings
 	// that could not be hosted, given up on (WithRecordingUpload).
-	noRecording sync.Map
+	noRecMu     sync.Mutex
+	noRecording map[string]struct{}
 	up          Uploader // with WithRecordingUpload
 	started     time.Time
 }
@@ -161,41 +162,62 @@ func (s *Sink) plan(ctx context.Context, job *cti.SyncJob) (*plan, error) {
 	if p.late && !p.voice {
 		return nil, cti.Later(s.cfg.late.Poll, "waiting for late data: "+strings.Join(p.missing, ", "))
 	}
-	if !p.voice && rule.Sync.Comment != cti.CommentNone && s.hosts(p) {
-		if err := s.hostInComment(ctx, p); err != nil {
+	up, rerr, err := s.render(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	if !p.voice && p.comment != "" && !p.public && s.hosts(p) {
+		// The recording rides on the (internal) sync comment, which
+		// links the uploaded file: render again with its address.
+		hosted, err := s.hostInComment(ctx, p)
+		if err != nil {
 			return nil, err
 		}
-		job = p.job
+		if hosted {
+			if up, rerr, err = s.render(ctx, p); err != nil {
+				return nil, err
+			}
+		}
 	}
-	up, err := s.mapper.Map(ctx, job)
-	var rerr *RenderError
-	switch {
-	case errors.As(err, &rerr):
+	if rerr != nil {
 		s.notice(Notice{Kind: NoticeTemplate, Key: job.Key, ConversationID: job.ConversationID, Rule: job.Rule, Message: rerr.Error()})
 		s.cfg.log.Warn("sync template failed: synced without it", "conversation", job.ConversationID, "rule", job.Rule, "error", rerr)
-	case err != nil:
-		return nil, fmt.Errorf("syncmap: map %s: %w", job.Key, err)
-	}
-	p.public = up.Public
-	if rule.Sync.Comment != cti.CommentNone {
-		p.comment, _ = TruncateBytes(up.Comment, s.cfg.maxComment) // a custom mapper may not
-	}
-	if job.Agent != nil {
-		p.author = job.Agent.ID
-	}
-	p.tags = Tags(up.Tags, job.Key)
-	for _, k := range slices.Sorted(maps.Keys(up.Fields)) {
-		id, err := ParseFieldID(k)
-		if err != nil {
-			return nil, fmt.Errorf("syncmap: %w: rule %s: %v", cti.ErrInvalid, rule.Name, err)
-		}
-		p.fields = append(p.fields, CustomField{ID: id, Value: up.Fields[k]})
 	}
 	s.noteTruncated(p, up)
 	if len(p.missing) > 0 && !p.late && !p.voice {
 		s.lateGaveUp(p)
 	}
 	return p, nil
+}
+
+// render maps p.job into p: its comment, visibility, author, tags and
+// fields. A template that failed is rerr (the rest is rendered).
+func (s *Sink) render(ctx context.Context, p *plan) (up cti.Update, rerr *RenderError, err error) {
+	job := p.job
+	up, err = s.mapper.Map(ctx, job)
+	switch {
+	case errors.As(err, &rerr):
+	case err != nil:
+		return up, nil, fmt.Errorf("syncmap: map %s: %w", job.Key, err)
+	}
+	p.public = up.Public
+	p.comment = ""
+	if p.rule.Sync.Comment != cti.CommentNone {
+		p.comment, _ = TruncateBytes(up.Comment, s.cfg.maxComment) // a custom mapper may not
+	}
+	if job.Agent != nil {
+		p.author = job.Agent.ID
+	}
+	p.tags = Tags(up.Tags, job.Key)
+	p.fields = p.fields[:0]
+	for _, k := range slices.Sorted(maps.Keys(up.Fields)) {
+		id, err := ParseFieldID(k)
+		if err != nil {
+			return up, nil, fmt.Errorf("syncmap: %w: rule %s: %v", cti.ErrInvalid, p.rule.Name, err)
+		}
+		p.fields = append(p.fields, CustomField{ID: id, Value: up.Fields[k]})
+	}
+	return up, rerr, nil
 }
 
 // noteTruncated reports a comment or field value cut to Zendesk's size.
@@ -609,7 +631,9 @@ func (s *Sink) writeCall(ctx context.Context, p *plan, t *Ticket) error {
 		}
 	}
 	want := s.call(p, t)
-	host := s.hosts(p)
+	// The recording is hosted on an internal note, which a rule without
+	// comments does not get (its call record keeps Genesys's link).
+	host := s.hosts(p) && p.rule.Sync.Comment != cti.CommentNone
 	if host {
 		want.RecordingURL = "" // the uploaded file's, below
 	}
@@ -647,18 +671,30 @@ func (s *Sink) writeCall(ctx context.Context, p *plan, t *Ticket) error {
 		note *CommentInput
 		herr error // a *cti.Deferred: the recording is not ready yet
 	)
-	if host && (call.RecordingURL == "" || call.RecordingURL == p.data.RecordingURL) {
-		if addr, note, herr = s.callRecording(ctx, p, comments); herr != nil && !isDeferred(herr) {
+	marked := fresh.HasTag(p.marker)
+	switch {
+	case !host || call.RecordingURL != "" && call.RecordingURL != p.data.RecordingURL:
+	case marked && fresh.Status == "closed":
+		// Closed since the call was written: no note can attach it.
+		herr = s.recordingFailed(p, fmt.Errorf("ticket %d is closed: %w", t.ID, cti.ErrInvalid))
+	default:
+		if addr, note, herr = s.callRecording(ctx, p, t.ID, comments); herr != nil && !isDeferred(herr) {
 			return herr
 		}
 	}
-	if !fresh.HasTag(p.marker) || note != nil {
+	if !marked || note != nil {
 		// A fallback note went into the new ticket's first comment.
 		u := TicketUpdate{Comment: note}
-		if !fresh.HasTag(p.marker) {
+		if !marked {
 			u.CustomFields, u.AdditionalTags = p.fields, p.tags
 		}
-		if err := s.update(ctx, p, t.ID, u); err != nil {
+		err := s.update(ctx, p, t.ID, u)
+		switch {
+		case err != nil && marked && !cti.IsRetryable(err):
+			// The note alone failed for good (the ticket was deleted or
+			// closed meanwhile): the sync is written, without it.
+			addr, herr = "", s.recordingFailed(p, err)
+		case err != nil:
 			return err
 		}
 	}
