@@ -37,7 +37,8 @@ func StartDemo(log *slog.Logger) (*Demo, error) {
 	if err != nil {
 		return nil, fmt.Errorf("demo rules: %w", err)
 	}
-	g := gt.NewServer(gt.WithSeed(gt.DemoSeed()), gt.WithLogger(log))
+	// Genesys transcodes a recording on the first request for it (202).
+	g := gt.NewServer(gt.WithSeed(gt.DemoSeed()), gt.WithLogger(log), gt.WithRecordingTranscodes(1))
 	// The request log is for tests; the demo keeps the last 1,000.
 	z := zendesktest.NewServer(zendesktest.WithIndexLag(3*time.Second), zendesktest.WithRequestLog(1000))
 	z.Seed(zendesktest.DemoSeed())

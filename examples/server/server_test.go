@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -35,13 +36,20 @@ type demoRig struct {
 	stop func()
 }
 
-func startDemo(t *testing.T) *demoRig {
+func startDemo(t *testing.T) *demoRig { return startDemoWith(t, nil) }
+
+// startDemoWith is startDemo with the setup changed by edit first.
+func startDemoWith(t *testing.T, edit func(*Setup)) *demoRig {
 	t.Helper()
 	logs := &testlog.Buffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	d, err := StartDemo(log)
 	require.NoError(t, err)
-	app, err := Build(d.Setup("127.0.0.1:0", t.TempDir(), log))
+	setup := d.Setup("127.0.0.1:0", t.TempDir(), log)
+	if edit != nil {
+		edit(&setup)
+	}
+	app, err := Build(setup)
 	require.NoError(t, err)
 	addr, err := app.Listen()
 	require.NoError(t, err)
@@ -158,6 +166,59 @@ func TestDemoKnownCallerEndToEnd(t *testing.T) {
 	tk, _ := z.Ticket(zendesktest.DemoTicketJaneOpen)
 	assert.Equal(t, "Resolved", tk.CustomFields[360000000002])
 	assert.Contains(t, tk.Tags, "genesys")
+}
+
+// With Talk Partner Edition, the call record's voice comment plays the
+// recording copied into Zendesk: Genesys first answers 202 (transcoding),
+// the sync writes the call record at once and adds the recording when it
+// is ready, attached to an internal note.
+func TestDemoTalkCallRecordPlaysTheRecording(t *testing.T) {
+	r := startDemoWith(t, func(s *Setup) { s.TalkAppID = 777 })
+	z, g := r.demo.Zendesk, r.demo.Genesys
+	cv := g.Start(gt.Spec{Media: gt.MediaVoice, From: "+14155550101", Queue: gt.QueueSupport,
+		Attributes: map[string]string{"AccountNumber": "CUST-1001"}})
+	leg := cv.Alert(gt.AgentAlice)
+	cv.Connect(leg)
+	cv.Disconnect(leg)
+	cv.End()
+	cv.Wrapup(leg, gt.CodeResolved, "Router firmware updated.")
+
+	var rec string
+	r.eventually("the call record's recording", func() bool {
+		for _, c := range z.Calls() {
+			if u, _ := c.Fields["recording_url"].(string); u != "" {
+				rec = u
+				return true
+			}
+		}
+		return false
+	})
+	require.Len(t, z.Calls(), 1, "one call record")
+	resp, err := http.Get(rec)
+	require.NoError(t, err)
+	audio, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Equal(t, "audio/mpeg", resp.Header.Get("Content-Type"))
+	assert.Equal(t, gt.RecordingBytes(cv.RecordingID()), audio, "the call record plays the recording Genesys recorded")
+
+	id, err := strconv.ParseInt(fmt.Sprint(z.Calls()[0].Fields["ticket_id"]), 10, 64)
+	require.NoError(t, err)
+	tk, ok := z.Ticket(id)
+	require.True(t, ok, "the call record's ticket %v", z.Calls()[0].Fields["ticket_id"])
+	var notes int
+	for _, c := range tk.Comments {
+		for _, a := range c.Attachments {
+			if a.ContentURL == rec {
+				notes++
+				assert.False(t, c.Public, "the recording is on an internal note")
+			}
+		}
+	}
+	assert.Equal(t, 1, notes, "the recording attached once")
+	assert.Regexp(t, `/recordings/[^"]+" status=202(.|\n)*/recordings/[^"]+" status=200`, r.logs.String(),
+		"Genesys answered 202 (transcoding), then the sync came back for the recording")
 }
 
 func TestDemoUnknownCallerCreatesUserAndTicket(t *testing.T) {
