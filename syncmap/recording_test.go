@@ -308,7 +308,7 @@ func TestRecordingUploadInComment(t *testing.T) {
 func TestRecordingUploadInBatch(t *testing.T) {
 	t.Parallel()
 	f := syncmaptest.NewFake()
-	o := &opener{}
+	o := &overlap{want: 2, release: make(chan struct{})}
 	s, _ := newSink(t, f, syncmap.WithRecordingUpload(o))
 	var jobs []*cti.SyncJob
 	var tks []int64
@@ -327,6 +327,9 @@ func TestRecordingUploadInBatch(t *testing.T) {
 	}
 	if f.Count(syncmaptest.OpUpdateMany) == 0 {
 		t.Fatal("no update_many: the batch path was not taken")
+	}
+	if o.max() < 2 {
+		t.Fatalf("at most %d recordings fetched at once, want the batch's fetched side by side", o.max())
 	}
 	for i, tk := range tks {
 		cs := f.Comments(tk)
@@ -484,4 +487,39 @@ func TestRecordingUploadNeverOnAPublicComment(t *testing.T) {
 	if len(cs) != 1 || !cs[0].Public || len(cs[0].Attachments) != 0 || !strings.Contains(cs[0].Body, recURL) || o.count() != 0 {
 		t.Fatalf("comments %+v, opened %d; want one public comment with Genesys's address and no attachment", cs, o.count())
 	}
+}
+
+// overlap is an opener whose opens wait (up to 5 s) until want of them
+// are in flight together, and that records the most it saw at once.
+type overlap struct {
+	opener
+	want    int
+	mu      sync.Mutex
+	now, hi int
+	release chan struct{}
+	once    sync.Once
+}
+
+func (o *overlap) OpenRecording(ctx context.Context, u string) (*cti.RecordingFile, error) {
+	o.mu.Lock()
+	o.now++
+	o.hi = max(o.hi, o.now)
+	if o.now >= o.want {
+		o.once.Do(func() { close(o.release) })
+	}
+	o.mu.Unlock()
+	select {
+	case <-o.release:
+	case <-time.After(5 * time.Second): // one at a time: max() says so
+	}
+	o.mu.Lock()
+	o.now--
+	o.mu.Unlock()
+	return o.opener.OpenRecording(ctx, u)
+}
+
+func (o *overlap) max() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.hi
 }

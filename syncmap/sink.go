@@ -865,13 +865,12 @@ func (s *Sink) SyncBatch(ctx context.Context, jobs []*cti.SyncJob) []error {
 	plans := make([]*plan, len(jobs))
 	mc, _ := s.zd.(ManyCreator)
 	var bulk, creates []int // indexes of batchable jobs
+	s.planAll(ctx, jobs, plans, errs)
 	for i, j := range jobs {
-		p, err := s.plan(ctx, j)
-		if err != nil {
-			errs[i] = err
+		p := plans[i]
+		if p == nil {
 			continue
 		}
-		plans[i] = p
 		// A job that failed twice goes alone: the single path tells a
 		// rejected field, a deleted ticket and an outage apart.
 		if p.voice || j.Attempts >= 2 {
@@ -940,6 +939,30 @@ func (s *Sink) SyncBatch(ctx context.Context, jobs []*cti.SyncJob) []error {
 	}
 	wg.Wait()
 	return errs
+}
+
+// planAll plans jobs into plans and errs, four at a time when plans may
+// copy recordings (WithRecordingUpload: a download and an upload each),
+// else one after the other.
+func (s *Sink) planAll(ctx context.Context, jobs []*cti.SyncJob, plans []*plan, errs []error) {
+	n := 1
+	if s.up != nil {
+		n = 4
+	}
+	sem := make(chan struct{}, n)
+	var wg sync.WaitGroup
+	for i, j := range jobs {
+		if n == 1 {
+			plans[i], errs[i] = s.plan(ctx, j)
+			continue
+		}
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			plans[i], errs[i] = s.plan(ctx, j)
+		})
+	}
+	wg.Wait()
 }
 
 // newTicketOnly reports whether p writes to a new ticket without reading
