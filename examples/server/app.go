@@ -150,7 +150,8 @@ func Build(s Setup) (*App, error) {
 		return nil, fmt.Errorf("zendesk popper: %w", err)
 	}
 	popper := popup.Dedupe(zp, popup.DedupeOptions{Strategy: strategy})
-	sinkOpts := []syncmap.Option{syncmap.WithFormat(s.Config.Time.Format()), syncmap.WithLogger(log)}
+	sinkOpts := []syncmap.Option{syncmap.WithFormat(s.Config.Time.Format()), syncmap.WithLogger(log),
+		syncmap.WithNotify(func(n syncmap.Notice) { a.Metrics.SyncNotice(string(n.Kind)) })}
 	if s.TalkAppID != 0 {
 		sinkOpts = append(sinkOpts, syncmap.WithTalkApp(s.TalkAppID))
 	}

@@ -221,6 +221,42 @@ func TestDemoTalkCallRecordPlaysTheRecording(t *testing.T) {
 		"Genesys answered 202 (transcoding), then the sync came back for the recording")
 }
 
+// Zendesk refuses the recording (413: too large): the sync is written
+// without it (the comment keeps Genesys's address), and /metrics counts
+// the notice.
+func TestDemoRecordingRefusedStillSyncs(t *testing.T) {
+	r := startDemo(t)
+	z, g := r.demo.Zendesk, r.demo.Genesys
+	z.InjectFault(zendesktest.Fault{Method: "POST", Route: "/uploads", Status: http.StatusRequestEntityTooLarge})
+	cv := g.Start(gt.Spec{Media: gt.MediaVoice, From: "+14155550101", Queue: gt.QueueSupport,
+		Attributes: map[string]string{"AccountNumber": "CUST-1001"}})
+	leg := cv.Alert(gt.AgentAlice)
+	cv.Connect(leg)
+	cv.Disconnect(leg)
+	cv.End()
+	cv.Wrapup(leg, gt.CodeResolved, "")
+
+	var comment zendesktest.Comment
+	r.eventually("the sync comment", func() bool {
+		for _, tk := range z.Tickets() {
+			for _, c := range tk.Comments {
+				if strings.Contains(c.Body, cv.ID) {
+					comment = c
+					return true
+				}
+			}
+		}
+		return false
+	})
+	assert.Empty(t, comment.Attachments)
+	assert.Contains(t, comment.Body, "/api/v2/conversations/"+cv.ID+"/recordings/"+cv.RecordingID(), "Genesys's address, as without uploads")
+	resp, err := http.Get(r.base + "/metrics")
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	assert.Contains(t, string(body), `ctikit_sync_notices_total{kind="recording"} 1`)
+}
+
 func TestDemoUnknownCallerCreatesUserAndTicket(t *testing.T) {
 	r := startDemo(t)
 	z := r.demo.Zendesk

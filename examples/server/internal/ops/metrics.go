@@ -22,6 +22,7 @@ type Metrics struct {
 	popLatency *prometheus.HistogramVec
 	syncs      *prometheus.CounterVec
 	errors     *prometheus.CounterVec
+	notices    *prometheus.CounterVec
 	duplicates prometheus.Counter
 	calls      *prometheus.CounterVec
 	callTime   *prometheus.HistogramVec
@@ -47,6 +48,10 @@ func NewMetrics(outbox cti.Outbox) *Metrics {
 	m.errors = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "ctikit_errors_total", Help: "Failures the engine logged and moved past, by stage.",
 	}, []string{"stage"})
+	m.notices = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "ctikit_sync_notices_total",
+		Help: "What the Zendesk sink worked around, by kind: field_rejected, ticket_fallback, truncated, template, late_data, recording (synced without it).",
+	}, []string{"kind"})
 	m.duplicates = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "ctikit_late_duplicates_total", Help: "Snapshots of finished conversations dropped.",
 	})
@@ -57,7 +62,7 @@ func NewMetrics(outbox cti.Outbox) *Metrics {
 		Name: "ctikit_upstream_request_seconds", Help: "HTTP request duration to Genesys Cloud and Zendesk.",
 		Buckets: prometheus.DefBuckets,
 	}, []string{"service"})
-	m.reg.MustRegister(m.events, m.pops, m.popLatency, m.syncs, m.errors, m.duplicates, m.calls, m.callTime,
+	m.reg.MustRegister(m.events, m.pops, m.popLatency, m.syncs, m.errors, m.notices, m.duplicates, m.calls, m.callTime,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	if in, ok := outbox.(cti.OutboxInspector); ok {
 		stat := func(pick func(cti.OutboxStats) int) func() float64 {
@@ -94,6 +99,10 @@ func (m *Metrics) Engine(stats func() cti.Stats) {
 		gauge("ctikit_sync_deliveries", "Sync deliveries in flight.", func(s cti.Stats) int { return s.Deliveries }),
 	)
 }
+
+// SyncNotice counts a notice of the Zendesk sink (syncmap.WithNotify) by
+// its kind.
+func (m *Metrics) SyncNotice(kind string) { m.notices.WithLabelValues(kind).Inc() }
 
 // Hooks returns the engine hooks that feed the metrics.
 func (m *Metrics) Hooks() cti.Hooks {

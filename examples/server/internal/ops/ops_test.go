@@ -60,6 +60,7 @@ func TestMetrics(t *testing.T) {
 	h.Pop(cti.PopNotice{Rule: "support", Decision: cti.Decision{Action: cti.ActionShow}, Err: errors.New("x")})
 	h.Sync(cti.SyncNotice{State: cti.SyncDone})
 	h.Error(cti.ErrorNotice{Stage: "pop"})
+	m.SyncNotice("recording")
 
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(429) }))
 	defer up.Close()
@@ -80,6 +81,7 @@ func TestMetrics(t *testing.T) {
 		`ctikit_pop_latency_seconds_bucket{rule="support",le="0.05"} 1`,
 		`ctikit_syncs_total{state="done"} 1`,
 		`ctikit_errors_total{stage="pop"} 1`,
+		`ctikit_sync_notices_total{kind="recording"} 1`,
 		`ctikit_upstream_requests_total{service="zendesk",status="429"} 1`,
 		`ctikit_syncs_pending 1`,
 		`ctikit_syncs_dead 0`,
