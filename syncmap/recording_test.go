@@ -341,6 +341,44 @@ func TestRecordingUploadInBatch(t *testing.T) {
 	}
 }
 
+// New tickets of a batch go in create_many, each first comment with its
+// own recording.
+func TestRecordingUploadInCreateMany(t *testing.T) {
+	t.Parallel()
+	f := syncmaptest.NewFake()
+	s, _ := newSink(t, f, syncmap.WithRecordingUpload(&opener{}))
+	var jobs []*cti.SyncJob
+	for i := range 3 {
+		job := voiceJob(fmt.Sprintf("c%d", i), "new", userRec(requesterID))
+		job.Conversation.Links.RecordingURL = fmt.Sprintf("https://api.mypurecloud.com/api/v2/conversations/c%d/recordings/rec-%d", i, i)
+		job.Tries = 1
+		jobs = append(jobs, job)
+	}
+	for i, err := range s.SyncBatch(context.Background(), jobs) {
+		if err != nil {
+			t.Fatalf("job %d: %v", i, err)
+		}
+	}
+	if f.Count(syncmaptest.OpCreateMany) != 1 {
+		t.Fatalf("%d create_many, want the batch in one", f.Count(syncmaptest.OpCreateMany))
+	}
+	ids := f.TicketIDs()
+	if len(ids) != 3 {
+		t.Fatalf("%d tickets, want 3", len(ids))
+	}
+	seen := map[string]bool{}
+	for _, id := range ids {
+		cs := f.Comments(id)
+		if len(cs) != 1 || len(cs[0].Attachments) != 1 || cs[0].Public || !strings.Contains(cs[0].Body, cs[0].Attachments[0].ContentURL) {
+			t.Fatalf("ticket %d comments = %+v, want an internal first comment with its recording attached and linked", id, cs)
+		}
+		seen[cs[0].Attachments[0].FileName] = true
+	}
+	if len(seen) != 3 {
+		t.Fatalf("recordings attached: %v, want each ticket its own", seen)
+	}
+}
+
 // Over HTTP, with the real client and the Zendesk emulator: the call
 // record's voice comment plays the uploaded file, which Zendesk serves
 // without credentials, and a redelivery writes nothing more.
