@@ -233,6 +233,10 @@ type SyncJob struct {
 	Deferrals   int       `json:"deferrals,omitempty"` // times the sink asked to come back later
 	NextAttempt time.Time `json:"nextAttempt,omitzero"`
 	LastError   string    `json:"lastError,omitempty"`
+	// Checkpoint is what the sink said it had done when it last deferred
+	// the job (Deferred.Checkpoint), kept across restarts; opaque to the
+	// engine.
+	Checkpoint string `json:"checkpoint,omitempty"`
 }
 
 // JobKey is the idempotency key of the sync of one agent leg.

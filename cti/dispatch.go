@@ -350,6 +350,9 @@ func (e *Engine) settle(ctx context.Context, j *SyncJob, err error) {
 		j.Deferrals++
 		j.NextAttempt = now.Add(d.After)
 		j.LastError = d.Reason
+		if d.Checkpoint != "" {
+			j.Checkpoint = d.Checkpoint
+		}
 		oerr = e.outbox.Put(ctx, j)
 		n.State, n.Next, n.Err = SyncDeferred, j.NextAttempt, nil
 	case e.retry.Retryable(err) && (e.retry.MaxAttempts == 0 || j.Attempts+1 < e.retry.MaxAttempts):

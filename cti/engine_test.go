@@ -988,6 +988,34 @@ func TestEngineEndlessDeferralGoesToDeadLetters(t *testing.T) {
 	})
 }
 
+// A sink's checkpoint, given with a deferral, comes back with the next
+// delivery of the job (and survives in the store: the job is saved with
+// it); a deferral without one keeps the last.
+func TestEngineDeferralKeepsCheckpoint(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var seen []string
+		sk := &sink{fail: func(j *cti.SyncJob, n int) error {
+			seen = append(seen, j.Checkpoint)
+			switch n {
+			case 1:
+				return &cti.Deferred{After: time.Second, Reason: "recording not ready", Checkpoint: "call 7"}
+			case 2:
+				return cti.Later(time.Second, "still not ready")
+			}
+			return nil
+		}}
+		store := cti.NewMemoryStore()
+		r := newRigWith(t, store, sk)
+		b := support("c1")
+		r.send(b.Alert("l1", "u1"), b.Connect("l1"), b.Hangup("l1"), b.Wrapup("l1", "w", ""))
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		assert.Equal(t, []string{"", "call 7", "call 7"}, seen)
+		require.Len(t, sk.Jobs(), 1)
+		require.NoError(t, r.stop())
+	})
+}
+
 // TestEngineSavesEveryLeg: the record saved for a conversation holds each
 // leg's record (the engine keeps them apart from the record between saves).
 func TestEngineSavesEveryLeg(t *testing.T) {

@@ -82,6 +82,10 @@ func (e *UpstreamError) Retryable() bool {
 type Deferred struct {
 	After  time.Duration
 	Reason string
+	// Checkpoint, when set, is what the sink has done so far, in its own
+	// terms: the engine keeps it with the job (SyncJob.Checkpoint, durably)
+	// for the next delivery.
+	Checkpoint string
 }
 
 func (d *Deferred) Error() string {

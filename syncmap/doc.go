@@ -88,7 +88,10 @@
 // cti.Later meanwhile, then is written with what is known. A Talk Partner
 // Edition call record is written at once and the same record is updated
 // when the late data comes (its voice comment shows the record's current
-// data).
+// data): the deferral carries a checkpoint naming the record
+// (cti.Deferred.Checkpoint, kept with the job by the engine), so the next
+// delivery reads it directly, and leaves the late data out (NoticeLateData)
+// if the ticket was deleted meanwhile instead of writing the call again.
 //
 // # Recordings
 //

@@ -561,3 +561,69 @@ func (o *overlap) max() int {
 	defer o.mu.Unlock()
 	return o.hi
 }
+
+// deferred runs one delivery of job as the engine does: a deferral's
+// checkpoint is kept with the job for the next one.
+func deferred(t *testing.T, s *syncmap.Sink, job *cti.SyncJob) *cti.Deferred {
+	t.Helper()
+	err := s.Sync(context.Background(), job)
+	var d *cti.Deferred
+	if !errors.As(err, &d) {
+		t.Fatalf("Sync = %v, want deferred", err)
+	}
+	job.Tries++
+	job.Deferrals++
+	if d.Checkpoint != "" {
+		job.Checkpoint = d.Checkpoint
+	}
+	return d
+}
+
+// The ticket is deleted after the call record was written, while the
+// sync waits for the recording: the sync is not written again on a new
+// ticket (the checkpoint says it was written).
+func TestRecordingUploadTicketDeletedAfterCall(t *testing.T) {
+	t.Parallel()
+	f := syncmaptest.NewFake()
+	tk := f.AddTicket(syncmap.Ticket{RequesterID: requesterID})
+	o := &opener{fail: []error{cti.Later(5*time.Second, "transcoding")}}
+	s, n := newSink(t, f, syncmap.WithTalkApp(777), syncmap.WithRecordingUpload(o))
+	job := recordingJob("popped", ticketRec(tk))
+	if d := deferred(t, s, job); d.Checkpoint == "" {
+		t.Fatal("deferred without a checkpoint after writing the call record")
+	}
+	f.DeleteTicket(tk)
+	if err := s.Sync(context.Background(), job); err != nil {
+		t.Fatalf("retry = %v", err)
+	}
+	if calls := f.Calls(); len(calls) != 1 || len(f.TicketIDs()) != 1 {
+		t.Fatalf("calls %+v, tickets %v: want the one call record and no new ticket", calls, f.TicketIDs())
+	}
+	if len(n.of(syncmap.NoticeLateData)) != 1 {
+		t.Fatalf("notices %+v, want one saying the late data is left out", n.ns)
+	}
+}
+
+// With the checkpoint, a delivery that comes back for late data reads its
+// call record directly instead of looking through the ticket's comments.
+func TestSinkTalkLateDataReadsTheCheckpointedCall(t *testing.T) {
+	t.Parallel()
+	f := syncmaptest.NewFake()
+	tk := f.AddTicket(syncmap.Ticket{RequesterID: requesterID})
+	s, _ := newSink(t, f, syncmap.WithTalkApp(777),
+		syncmap.WithLateData(syncmap.LatePolicy{Points: []string{"CallSummary"}, Poll: time.Second}))
+	job := voiceJob("c1", "popped", ticketRec(tk))
+	job.Tries = 1
+	deferred(t, s, job)
+	job.Conversation.Content.Summary = "Refund requested."
+	if err := s.Sync(context.Background(), job); err != nil {
+		t.Fatal(err)
+	}
+	calls := f.Calls()
+	if len(calls) != 1 || calls[0].Summary != "Refund requested." {
+		t.Fatalf("calls %+v, want the one record with the summary", calls)
+	}
+	if f.Count(syncmaptest.OpTicketComments) != 0 || f.Count(syncmaptest.OpCall) != 1 {
+		t.Fatalf("%d comment reads, %d call reads; want 0 and 1", f.Count(syncmaptest.OpTicketComments), f.Count(syncmaptest.OpCall))
+	}
+}

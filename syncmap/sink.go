@@ -610,8 +610,17 @@ func (s *Sink) subject(p *plan) string {
 // comments and not written again. Late data updates the same call record.
 // The caller holds t's lock.
 func (s *Sink) writeCall(ctx context.Context, p *plan, t *Ticket) error {
+	cp, hasCP := parseCallCheckpoint(p.job.Checkpoint)
+	hasCP = hasCP && cp.ticket == t.ID
 	fresh, err := s.ticket(ctx, t.ID)
 	switch {
+	case errors.Is(err, cti.ErrNotFound) && hasCP:
+		// An earlier delivery wrote the call record there, then came back
+		// for late data: the ticket was deleted since. Not again.
+		msg := fmt.Sprintf("ticket %d was deleted after its call record was written: its late data is left out", t.ID)
+		s.notice(Notice{Kind: NoticeLateData, Key: p.job.Key, ConversationID: p.job.ConversationID, Rule: p.rule.Name, TicketID: t.ID, Message: msg})
+		s.cfg.log.Info("call record's ticket deleted: late data left out", "conversation", p.job.ConversationID, "ticket", t.ID, "call", cp.call)
+		return nil
 	case errors.Is(err, cti.ErrNotFound):
 		p.fallback(fmt.Sprintf("Ticket #%d was deleted, so this call was synced to a new ticket.", t.ID), t.ID, s)
 		return s.create(ctx, p)
@@ -625,7 +634,19 @@ func (s *Sink) writeCall(ctx context.Context, p *plan, t *Ticket) error {
 		call     *Call
 		comments []Comment
 	)
-	if !p.firstTry() {
+	if hasCP { // the record an earlier delivery wrote: one read
+		if err := s.lim.Paused(ctx); err != nil {
+			return err
+		}
+		call, err = s.zd.Call(ctx, cp.call)
+		switch {
+		case errors.Is(err, cti.ErrNotFound) || err == nil && call.ExternalID != p.marker:
+			call = nil // look for it as without a checkpoint
+		case err != nil:
+			return s.upstream(fmt.Errorf("syncmap: call record %d: %w", cp.call, err))
+		}
+	}
+	if call == nil && !p.firstTry() {
 		if call, comments, err = s.findCall(ctx, t.ID, p.marker); err != nil {
 			return err
 		}
@@ -707,10 +728,30 @@ func (s *Sink) writeCall(ctx context.Context, p *plan, t *Ticket) error {
 		}
 		s.cfg.log.Info("recording added to the call record", "conversation", p.job.ConversationID, "ticket", t.ID, "call", call.ID)
 	}
-	if herr != nil {
-		return herr
+	if herr == nil {
+		herr = s.lateVoice(p)
 	}
-	return s.lateVoice(p)
+	return withCallCheckpoint(herr, call.ID, t.ID)
+}
+
+// callCheckpoint is what a voice sync that comes back for late data has
+// written: its call record, on its ticket (cti.Deferred.Checkpoint).
+type callCheckpoint struct{ call, ticket int64 }
+
+func parseCallCheckpoint(s string) (callCheckpoint, bool) {
+	var c callCheckpoint
+	n, err := fmt.Sscanf(s, "call %d ticket %d", &c.call, &c.ticket)
+	return c, err == nil && n == 2 && c.call > 0 && c.ticket > 0
+}
+
+// withCallCheckpoint gives a deferral err the checkpoint of call record
+// callID on ticket ticketID.
+func withCallCheckpoint(err error, callID, ticketID int64) error {
+	var d *cti.Deferred
+	if errors.As(err, &d) {
+		d.Checkpoint = fmt.Sprintf("call %d ticket %d", callID, ticketID)
+	}
+	return err
 }
 
 // lateVoice asks to come back while late data may still arrive for a

@@ -161,6 +161,7 @@ func TestStore(t *testing.T, newStore func(t *testing.T) cti.Store) {
 		// Put replaces by key.
 		j := job("a", t0.Add(time.Second), t0.Add(2*time.Hour))
 		j.Attempts = 3
+		j.Checkpoint = "call 7 ticket 9" // a sink's, kept for its next delivery
 		must(t, s.Put(ctx, j))
 		due, _, _ = s.Due(ctx, t0.Add(time.Minute), 10)
 		if len(due) != 1 || due[0].Key != "b" {
@@ -171,8 +172,8 @@ func TestStore(t *testing.T, newStore func(t *testing.T) cti.Store) {
 			t.Fatalf("Due(later) = %v, want 3 jobs", keys(due))
 		}
 		for _, d := range due {
-			if d.Key == "a" && d.Attempts != 3 {
-				t.Fatalf("replaced job lost its attempts: %+v", d)
+			if d.Key == "a" && (d.Attempts != 3 || d.Checkpoint != "call 7 ticket 9") {
+				t.Fatalf("replaced job lost its attempts or checkpoint: %+v", d)
 			}
 		}
 		must(t, s.Ack(ctx, "b"))
