@@ -72,6 +72,8 @@ type Engine struct {
 	idleN    atomic.Int32  // workers waiting on idle
 	nWorkers atomic.Int32  // worker goroutines, busy or idle
 	busy     atomic.Int32  // conversations with a step queued or running
+	// lastAccept is when HandleConversation last took a snapshot (mono).
+	lastAccept atomic.Int64
 
 	delivering atomic.Int32 // sync deliveries in flight
 
@@ -558,26 +560,36 @@ func (e *Engine) shard(id string) *shard {
 // conversation's worker and returns at once. It takes ownership of c.
 //
 // When c wakes the conversation's worker, the caller (a source's reading
-// goroutine) yields its P first: the Go scheduler would otherwise run the
-// woken worker on the caller's P only once the caller blocks, after it
-// has read and decoded whatever frames follow — the reader is moved to
-// the global queue, where an idle P picks it up at once. On the pop's
-// path this was 0.1–0.15 ms at p50 (figure 2, BENCHMARKS.md).
+// goroutine) yields its P first, unless snapshots are coming in a burst:
+// the Go scheduler would otherwise run the woken worker on the caller's
+// P only once the caller blocks, after it has read and decoded whatever
+// frames follow — the reader is moved to the global queue, where an idle
+// P picks it up at once. On the pop's path this was 0.1–0.15 ms at p50
+// (figure 2, BENCHMARKS.md). In a burst (the previous snapshot came less
+// than burstGap before) the reader has more to hand over, other Ps take
+// the workers, and yielding each time would interleave the workers'
+// long-lived allocations with the reader's garbage in one P's spans:
+// 1 KB more heap per conversation (figure 4).
 func (e *Engine) HandleConversation(_ context.Context, c *Conversation) error {
-	started, err := e.accept(c)
-	if started {
+	now := time.Now()
+	prev := e.lastAccept.Swap(e.mono(now))
+	started, err := e.accept(c, now)
+	if started && e.mono(now)-prev >= int64(burstGap) {
 		runtime.Gosched()
 	}
 	return err
 }
 
+// burstGap is the gap between two snapshots under which HandleConversation
+// takes them for a burst and does not yield.
+const burstGap = 100 * time.Microsecond
+
 // accept is HandleConversation but the yield: it reports whether it
 // started the conversation's worker.
-func (e *Engine) accept(c *Conversation) (started bool, err error) {
+func (e *Engine) accept(c *Conversation, now time.Time) (started bool, err error) {
 	if c == nil || c.ID == "" {
 		return false, fmt.Errorf("%w: snapshot without a conversation id", ErrInvalid)
 	}
-	now := time.Now()
 	if c.ObservedAt.IsZero() {
 		c.ObservedAt = now
 	}

@@ -1226,8 +1226,10 @@ func TestEngineWokenWorkerRunsBeforeTheReaderGoesOn(t *testing.T) {
 	const calls = 50
 	popped := 0
 	for i := range calls {
+		snap := support(fmt.Sprintf("c%d", i)).Alert("l1", "u1")
+		time.Sleep(200 * time.Microsecond) // not a burst: each, as a reader between frames
 		before := pops()
-		require.NoError(t, r.eng.HandleConversation(r.ctx, support(fmt.Sprintf("c%d", i)).Alert("l1", "u1")))
+		require.NoError(t, r.eng.HandleConversation(r.ctx, snap))
 		if pops() > before {
 			popped++
 		}
