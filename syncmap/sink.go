@@ -634,16 +634,9 @@ func (s *Sink) writeCall(ctx context.Context, p *plan, t *Ticket) error {
 		call     *Call
 		comments []Comment
 	)
-	if hasCP { // the record an earlier delivery wrote: one read
-		if err := s.lim.Paused(ctx); err != nil {
+	if hasCP {
+		if call, err = s.checkpointedCall(ctx, p, cp); err != nil {
 			return err
-		}
-		call, err = s.zd.Call(ctx, cp.call)
-		switch {
-		case errors.Is(err, cti.ErrNotFound) || err == nil && call.ExternalID != p.marker:
-			call = nil // look for it as without a checkpoint
-		case err != nil:
-			return s.upstream(fmt.Errorf("syncmap: call record %d: %w", cp.call, err))
 		}
 	}
 	if call == nil && !p.firstTry() {
@@ -742,6 +735,23 @@ func parseCallCheckpoint(s string) (callCheckpoint, bool) {
 	var c callCheckpoint
 	n, err := fmt.Sscanf(s, "call %d ticket %d", &c.call, &c.ticket)
 	return c, err == nil && n == 2 && c.call > 0 && c.ticket > 0
+}
+
+// checkpointedCall reads the call record an earlier delivery of p wrote
+// (one request, where findCall reads the ticket's comments and their call
+// records); nil when it is gone or not p's.
+func (s *Sink) checkpointedCall(ctx context.Context, p *plan, cp callCheckpoint) (*Call, error) {
+	if err := s.lim.Paused(ctx); err != nil {
+		return nil, err
+	}
+	call, err := s.zd.Call(ctx, cp.call)
+	switch {
+	case errors.Is(err, cti.ErrNotFound) || err == nil && call.ExternalID != p.marker:
+		return nil, nil
+	case err != nil:
+		return nil, s.upstream(fmt.Errorf("syncmap: call record %d: %w", cp.call, err))
+	}
+	return call, nil
 }
 
 // withCallCheckpoint gives a deferral err the checkpoint of call record

@@ -41,6 +41,7 @@ func main() {
 	flag.DurationVar(&o.Settle, "settle", 0, "longest wait for the last syncs (default: from the sync rate limit)")
 	flag.BoolVar(&o.Race, "race", false, "build the server with the race detector")
 	flag.BoolVar(&o.Talk, "talk", false, "write voice syncs as Talk Partner Edition call records (CTI_TALK_APP_ID)")
+	flag.BoolVar(&o.Recordings, "recordings", false, "copy voice recordings into Zendesk (CTI_RECORDING_UPLOAD), each checked to be attached exactly once")
 	flag.IntVar(&o.ZendeskRate, "zendesk-rate", 1_000_000, "the Zendesk emulator's API limit, requests a minute (Enterprise: 700)")
 	flag.StringVar(&o.LogLevel, "log-level", "info", "the server's log level (CTI_LOG_LEVEL), in DIR/server-NNN.log")
 	flag.Parse()

@@ -62,6 +62,10 @@ type Options struct {
 	// Talk writes voice and callback syncs as Talk Partner Edition call
 	// records (CTI_TALK_APP_ID), each checked to exist exactly once.
 	Talk bool
+	// Recordings copies voice and callback recordings into Zendesk
+	// (CTI_RECORDING_UPLOAD), each checked to be attached exactly once:
+	// to its call record's ticket (Talk), or to its leg's sync comment.
+	Recordings bool
 }
 
 func (o *Options) defaults() {
@@ -142,6 +146,12 @@ type Report struct {
 	// Calls counts Talk call records of voice and callback legs (-talk):
 	// MissingCalls legs have none, DuplicateCalls more than one.
 	Calls, MissingCalls, DuplicateCalls int
+	// Recordings counts recording files attached in Zendesk
+	// (-recordings): MissingRecordings are synced voice legs without
+	// theirs (a call record without recording_url, or a sync comment
+	// without the file), DuplicateRecordings files attached twice (to one
+	// ticket with Talk, to one comment without).
+	Recordings, MissingRecordings, DuplicateRecordings int
 	// DuplicateUsers: customers created more than once in Zendesk.
 	DuplicateUsers int
 	Pending, Dead  int
@@ -169,6 +179,9 @@ func (r *Report) String() string {
 	}
 	if r.Calls > 0 || r.MissingCalls > 0 {
 		fmt.Fprintf(&b, "  talk: %d call records, %d voice legs without one, %d duplicates\n", r.Calls, r.MissingCalls, r.DuplicateCalls)
+	}
+	if r.Recordings > 0 || r.MissingRecordings > 0 {
+		fmt.Fprintf(&b, "  recordings: %d attached, %d synced voice legs without theirs, %d attached twice\n", r.Recordings, r.MissingRecordings, r.DuplicateRecordings)
 	}
 	fmt.Fprintf(&b, "  pops: %d displays, %d duplicate, %d again after a kill, %d legs never popped; %d customers created twice; %d conversations wholly inside a downtime\n",
 		r.Pops, r.DuplicatePops, r.CrashRepops, r.UnpoppedLegs, r.DuplicateUsers, r.Unobservable)
@@ -515,6 +528,9 @@ func (h *harness) startChild(ctx context.Context) (*child, error) {
 	}
 	if h.o.Talk {
 		cmd.Env = append(cmd.Env, "CTI_TALK_APP_ID="+strconv.Itoa(talkApp))
+	}
+	if h.o.Recordings {
+		cmd.Env = append(cmd.Env, "CTI_RECORDING_UPLOAD=true")
 	}
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -893,11 +909,39 @@ func (h *harness) check() {
 	markers := h.markers()
 	var lost []*played
 	h.lostConvs = map[*played]int{}
-	calls := map[string]int{} // marker → Talk call records
+	calls := map[string]int{}      // marker → Talk call records
+	callRec := map[string]string{} // marker → the call record's recording_url
 	for _, c := range h.z.Calls() {
 		if ext, _ := c.Fields["external_id"].(string); ext != "" {
 			calls[ext]++
 			r.Calls++
+			callRec[ext], _ = c.Fields["recording_url"].(string)
+		}
+	}
+	// Recording files: by ticket (Talk: once per ticket) and by sync
+	// comment (without Talk: one per comment).
+	inComment := map[string]int{} // conversation id → sync comments carrying one file
+	for _, tk := range h.z.Tickets() {
+		names := map[string]int{}
+		for _, c := range tk.Comments {
+			n := 0
+			for _, a := range c.Attachments {
+				if strings.HasPrefix(a.FileName, "recording-") {
+					names[a.FileName]++
+					n++
+					r.Recordings++
+				}
+			}
+			if _, rest, ok := strings.Cut(c.Body, "Conversation ID: "); ok && n > 0 {
+				id, _, _ := strings.Cut(rest, "\n")
+				inComment[strings.TrimSpace(id)]++
+				r.DuplicateRecordings += n - 1
+			}
+		}
+		if h.o.Talk {
+			for _, k := range names {
+				r.DuplicateRecordings += k - 1
+			}
 		}
 	}
 	comments := map[string]int{} // conversation id → sync comments
@@ -942,12 +986,21 @@ func (h *harness) check() {
 		}
 		if h.o.Talk && (p.kind == "voice" || p.kind == "callback") {
 			for _, l := range p.legs {
-				switch n := calls[syncmap.MarkerTag(cti.JobKey(p.id, l))]; {
+				marker := syncmap.MarkerTag(cti.JobKey(p.id, l))
+				switch n := calls[marker]; {
 				case n == 0:
 					r.MissingCalls++
 				case n > 1:
 					r.DuplicateCalls += n - 1
 				}
+				if h.o.Recordings && calls[marker] > 0 && !strings.Contains(callRec[marker], "/attachments/token/") {
+					r.MissingRecordings++
+				}
+			}
+		}
+		if h.o.Recordings && !h.o.Talk && (p.kind == "voice" || p.kind == "callback") {
+			if missing := n - inComment[p.id]; missing > 0 {
+				r.MissingRecordings += missing
 			}
 		}
 	}
@@ -1061,6 +1114,12 @@ func (h *harness) check() {
 	}
 	if r.DuplicateCalls > 0 {
 		h.problem("%d duplicate Talk call records", r.DuplicateCalls)
+	}
+	if r.MissingRecordings > 0 {
+		h.problem("%d synced voice legs without their recording in Zendesk", r.MissingRecordings)
+	}
+	if r.DuplicateRecordings > 0 {
+		h.problem("%d recordings attached twice", r.DuplicateRecordings)
 	}
 	if r.DuplicatePops > 0 {
 		h.problem("%d duplicate pops", r.DuplicatePops)
