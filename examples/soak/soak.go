@@ -147,8 +147,8 @@ type Report struct {
 	// MissingCalls legs have none, DuplicateCalls more than one.
 	Calls, MissingCalls, DuplicateCalls int
 	// Recordings counts recording files attached in Zendesk
-	// (-recordings): MissingRecordings are synced voice legs without
-	// theirs (a call record without recording_url, or a sync comment
+	// (-recordings): MissingRecordings are synced legs of recorded calls
+	// without theirs (a call record without recording_url, or a sync comment
 	// without the file), DuplicateRecordings files attached twice (to one
 	// ticket with Talk, to one comment without).
 	Recordings, MissingRecordings, DuplicateRecordings int
@@ -229,6 +229,7 @@ type played struct {
 	start, end time.Time
 	customer   string // unique phone, email or handle
 	name       string // unique customer name
+	recorded   bool   // Genesys recorded it (the emulator records voice calls)
 }
 
 type window struct{ from, to time.Time }
@@ -803,7 +804,7 @@ func (h *harness) play(i int, k gt.Kind, a1, a2 string, transfer, hangs bool) *p
 	}
 	pace := h.o.Pace
 	cv := h.g.Start(sp)
-	p.id = cv.ID
+	p.id, p.recorded = cv.ID, cv.RecordingID() != ""
 	leg := cv.Alert(a1)
 	p.legs, p.agents = append(p.legs, leg), append(p.agents, a1)
 	time.Sleep(pace)
@@ -993,12 +994,12 @@ func (h *harness) check() {
 				case n > 1:
 					r.DuplicateCalls += n - 1
 				}
-				if h.o.Recordings && calls[marker] > 0 && !strings.Contains(callRec[marker], "/attachments/token/") {
+				if h.o.Recordings && p.recorded && calls[marker] > 0 && !strings.Contains(callRec[marker], "/attachments/token/") {
 					r.MissingRecordings++
 				}
 			}
 		}
-		if h.o.Recordings && !h.o.Talk && (p.kind == "voice" || p.kind == "callback") {
+		if h.o.Recordings && !h.o.Talk && p.recorded {
 			if missing := n - inComment[p.id]; missing > 0 {
 				r.MissingRecordings += missing
 			}
