@@ -51,10 +51,14 @@ func (o *opener) count() int {
 	return o.opens
 }
 
-// recordingJob is voiceJob with its recording known.
-func recordingJob(rule string, popped *cti.Record) *cti.SyncJob {
-	job := voiceJob("c1", rule, popped)
-	job.Conversation.Links.RecordingURL = recURL
+// recordingJob is voiceJob with its recording (recURL) known.
+func recordingJob(rule string, popped *cti.Record) *cti.SyncJob { return recordedJob(1, rule, popped) }
+
+// recordedJob is the first try of the sync of conversation c<i>, whose
+// recording is rec-<i>.
+func recordedJob(i int, rule string, popped *cti.Record) *cti.SyncJob {
+	job := voiceJob(fmt.Sprintf("c%d", i), rule, popped)
+	job.Conversation.Links.RecordingURL = fmt.Sprintf("https://api.mypurecloud.com/api/v2/conversations/c%d/recordings/rec-%d", i, i)
 	job.Tries = 1
 	return job
 }
@@ -315,10 +319,7 @@ func TestRecordingUploadInBatch(t *testing.T) {
 	for i := range 4 {
 		tk := f.AddTicket(syncmap.Ticket{RequesterID: requesterID})
 		tks = append(tks, tk)
-		job := voiceJob(fmt.Sprintf("c%d", i), "popped", ticketRec(tk))
-		job.Conversation.Links.RecordingURL = fmt.Sprintf("https://api.mypurecloud.com/api/v2/conversations/c%d/recordings/rec-%d", i, i)
-		job.Tries = 1
-		jobs = append(jobs, job)
+		jobs = append(jobs, recordedJob(i, "popped", ticketRec(tk)))
 	}
 	for i, err := range s.SyncBatch(context.Background(), jobs) {
 		if err != nil {
@@ -349,10 +350,7 @@ func TestRecordingUploadInCreateMany(t *testing.T) {
 	s, _ := newSink(t, f, syncmap.WithRecordingUpload(&opener{}))
 	var jobs []*cti.SyncJob
 	for i := range 3 {
-		job := voiceJob(fmt.Sprintf("c%d", i), "new", userRec(requesterID))
-		job.Conversation.Links.RecordingURL = fmt.Sprintf("https://api.mypurecloud.com/api/v2/conversations/c%d/recordings/rec-%d", i, i)
-		job.Tries = 1
-		jobs = append(jobs, job)
+		jobs = append(jobs, recordedJob(i, "new", userRec(requesterID)))
 	}
 	for i, err := range s.SyncBatch(context.Background(), jobs) {
 		if err != nil {

@@ -83,6 +83,19 @@ func (r *demoRig) get(path string) *http.Response {
 	return resp
 }
 
+// answeredCall plays a whole voice call of a known caller (Jane,
+// +14155550101) to Alice: answered, hung up, wrapped up with notes.
+func (r *demoRig) answeredCall(notes string) *gt.Conversation {
+	cv := r.demo.Genesys.Start(gt.Spec{Media: gt.MediaVoice, From: "+14155550101", Queue: gt.QueueSupport,
+		Attributes: map[string]string{"AccountNumber": "CUST-1001"}})
+	leg := cv.Alert(gt.AgentAlice)
+	cv.Connect(leg)
+	cv.Disconnect(leg)
+	cv.End()
+	cv.Wrapup(leg, gt.CodeResolved, notes)
+	return cv
+}
+
 func (r *demoRig) eventually(what string, cond func() bool) {
 	r.t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
@@ -174,14 +187,8 @@ func TestDemoKnownCallerEndToEnd(t *testing.T) {
 // is ready, attached to an internal note.
 func TestDemoTalkCallRecordPlaysTheRecording(t *testing.T) {
 	r := startDemoWith(t, func(s *Setup) { s.TalkAppID = 777 })
-	z, g := r.demo.Zendesk, r.demo.Genesys
-	cv := g.Start(gt.Spec{Media: gt.MediaVoice, From: "+14155550101", Queue: gt.QueueSupport,
-		Attributes: map[string]string{"AccountNumber": "CUST-1001"}})
-	leg := cv.Alert(gt.AgentAlice)
-	cv.Connect(leg)
-	cv.Disconnect(leg)
-	cv.End()
-	cv.Wrapup(leg, gt.CodeResolved, "Router firmware updated.")
+	z := r.demo.Zendesk
+	cv := r.answeredCall("Router firmware updated.")
 
 	var rec string
 	r.eventually("the call record's recording", func() bool {
@@ -226,15 +233,9 @@ func TestDemoTalkCallRecordPlaysTheRecording(t *testing.T) {
 // the notice.
 func TestDemoRecordingRefusedStillSyncs(t *testing.T) {
 	r := startDemo(t)
-	z, g := r.demo.Zendesk, r.demo.Genesys
+	z := r.demo.Zendesk
 	z.InjectFault(zendesktest.Fault{Method: "POST", Route: "/uploads", Status: http.StatusRequestEntityTooLarge})
-	cv := g.Start(gt.Spec{Media: gt.MediaVoice, From: "+14155550101", Queue: gt.QueueSupport,
-		Attributes: map[string]string{"AccountNumber": "CUST-1001"}})
-	leg := cv.Alert(gt.AgentAlice)
-	cv.Connect(leg)
-	cv.Disconnect(leg)
-	cv.End()
-	cv.Wrapup(leg, gt.CodeResolved, "")
+	cv := r.answeredCall("")
 
 	var comment zendesktest.Comment
 	r.eventually("the sync comment", func() bool {
