@@ -3,6 +3,7 @@ package cti
 import (
 	"context"
 	"io"
+	"strings"
 )
 
 // RecordingFile is a recording's audio, open for reading.
@@ -27,4 +28,24 @@ type RecordingOpener interface {
 	// exist (deleted, or not this source's) wraps ErrNotFound; other
 	// failures are *UpstreamError (wrapped or not).
 	OpenRecording(ctx context.Context, recordingURL string) (*RecordingFile, error)
+}
+
+// RecordingFileName is the file name of recording id as an MP3:
+// "recording-<id>.mp3", the id kept to letters, digits, - and _ and to
+// 100 of them ("call" when none is left). A RecordingOpener names the
+// file it opens so, and a sink finds a file it attached by it.
+func RecordingFileName(id string) string {
+	id = strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' {
+			return r
+		}
+		return -1
+	}, id)
+	if len(id) > 100 {
+		id = id[:100]
+	}
+	if id == "" {
+		id = "call"
+	}
+	return "recording-" + id + ".mp3"
 }

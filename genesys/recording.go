@@ -70,7 +70,7 @@ func (c *Client) OpenRecording(ctx context.Context, recordingURL string) (*cti.R
 	op := "get recording " + recID
 	path := "/api/v2/conversations/" + url.PathEscape(convID) + "/recordings/" + url.PathEscape(recID)
 	status, raw, err := c.rawStatus(ctx, op, http.MethodGet, path,
-		map[string]string{"formatId": "MP3", "download": "true", "fileName": "recording-" + fileID(recID)}, nil)
+		map[string]string{"formatId": "MP3", "download": "true", "fileName": strings.TrimSuffix(cti.RecordingFileName(recID), ".mp3")}, nil)
 	if isStatus(err, http.StatusNotFound) {
 		return nil, fmt.Errorf("%w: %w", cti.ErrNotFound, err)
 	}
@@ -199,7 +199,7 @@ func (c *Client) openMedia(ctx context.Context, recID, mediaURI string) (*cti.Re
 	c.log.Debug("genesys: downloading recording", "recording", recID, "from", where, "size", resp.ContentLength)
 	return &cti.RecordingFile{
 		Body:        &doneBody{ReadCloser: resp.Body, done: done},
-		Name:        "recording-" + fileID(recID) + ".mp3",
+		Name:        cti.RecordingFileName(recID),
 		ContentType: audioType(resp.Header.Get("Content-Type")),
 		Size:        resp.ContentLength,
 	}, nil
@@ -241,22 +241,4 @@ func s3Code(r io.Reader) string {
 		return ""
 	}
 	return code
-}
-
-// fileID is a recording id made safe for a file name: letters, digits, -
-// and _ only, at most 100 of them ("call" when none is left).
-func fileID(id string) string {
-	id = strings.Map(func(r rune) rune {
-		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' {
-			return r
-		}
-		return -1
-	}, id)
-	if len(id) > 100 {
-		id = id[:100]
-	}
-	if id == "" {
-		return "call"
-	}
-	return id
 }

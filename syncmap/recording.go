@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/url"
 	"path"
-	"strings"
 	"time"
 
 	"github.com/cxplay/ctikit/cti"
@@ -63,23 +62,14 @@ func (s *Sink) hosts(p *plan) bool {
 }
 
 // recordingName is the file name of p's recording in Zendesk, which
-// finds it again: recording-<the Genesys recording id>.mp3.
+// finds it again: recording-<the Genesys recording id>.mp3, as the
+// opener names it.
 func recordingName(recordingURL string) string {
 	id := recordingURL
 	if u, err := url.Parse(recordingURL); err == nil {
 		id = path.Base(u.Path)
 	}
-	id = strings.Map(func(r rune) rune {
-		switch {
-		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_':
-			return r
-		}
-		return -1
-	}, id)
-	if len(id) > 100 {
-		id = id[:100]
-	}
-	return "recording-" + cmp.Or(id, "call") + ".mp3"
+	return cti.RecordingFileName(id)
 }
 
 // attached returns the address of the file named name attached to one of
