@@ -572,9 +572,10 @@ func (e *Engine) shard(id string) *shard {
 // 1 KB more heap per conversation (figure 4).
 func (e *Engine) HandleConversation(_ context.Context, c *Conversation) error {
 	now := time.Now()
-	prev := e.lastAccept.Swap(e.mono(now))
+	at := e.mono(now)
+	prev := e.lastAccept.Swap(at)
 	started, err := e.accept(c, now)
-	if started && e.mono(now)-prev >= int64(burstGap) {
+	if started && at-prev >= int64(burstGap) {
 		runtime.Gosched()
 	}
 	return err
