@@ -277,6 +277,10 @@ func (c *Client) putJSON(ctx context.Context, op, path string, in, out any) erro
 	return decode(op, body, out)
 }
 
+// userAgent is what the requests the client builds itself (PATCH,
+// uploads) say they are.
+const userAgent = "ctikit (go-zendesk/0.18.0)"
+
 // patchJSON sends a PATCH, which go-zendesk does not export.
 func (c *Client) patchJSON(ctx context.Context, op, path string, in, out any) error {
 	b, err := json.Marshal(in)
@@ -288,7 +292,7 @@ func (c *Client) patchJSON(ctx context.Context, op, path string, in, out any) er
 		return fmt.Errorf("zendesk %s: %w", op, err)
 	}
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", "ctikit (go-zendesk/0.18.0)")
+	req.Header.Set("User-Agent", userAgent)
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		return c.fail(op, err)

@@ -101,7 +101,7 @@ func (c *Client) Upload(ctx context.Context, name, contentType string, size int6
 		return nil, fmt.Errorf("zendesk %s: %w", op, err)
 	}
 	req.Header.Set("Content-Type", contentType)
-	req.Header.Set("User-Agent", "ctikit (go-zendesk/0.18.0)")
+	req.Header.Set("User-Agent", userAgent)
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		return nil, c.fail(op, err)
