@@ -57,8 +57,7 @@ func WithRecordingUpload(o cti.RecordingOpener) Option {
 
 // hosts reports whether the sink uploads p's recording.
 func (s *Sink) hosts(p *plan) bool {
-	return s.up != nil && p.data.RecordingURL != "" &&
-		(p.data.Media == string(cti.MediaVoice) || p.data.Media == string(cti.MediaCallback))
+	return s.up != nil && p.data.RecordingURL != "" && p.call()
 }
 
 // recordingName is the file name of p's recording in Zendesk, which

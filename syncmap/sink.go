@@ -155,7 +155,7 @@ func (s *Sink) plan(ctx context.Context, job *cti.SyncJob) (*plan, error) {
 		return nil, cti.Later(s.started.Add(s.cfg.settle).Sub(now), "letting update_many jobs of the previous process finish")
 	}
 	p := &plan{job: job, rule: rule, data: s.m.Data(job), marker: MarkerTag(job.Key)}
-	p.voice = s.cfg.talkApp != 0 && (p.data.Media == string(cti.MediaVoice) || p.data.Media == string(cti.MediaCallback))
+	p.voice = s.cfg.talkApp != 0 && p.call()
 	p.missing = s.m.LateMissing(job, p.data)
 	p.waiting = now.Sub(job.EnqueuedAt) < s.cfg.late.Wait && job.Deferrals < maxLateDeferrals
 	p.late = len(p.missing) > 0 && p.waiting
@@ -334,6 +334,11 @@ func (p *plan) record() *cti.Record {
 		}
 	}
 	return user
+}
+
+// call reports whether p syncs a call (voice, or a callback).
+func (p *plan) call() bool {
+	return p.data.Media == string(cti.MediaVoice) || p.data.Media == string(cti.MediaCallback)
 }
 
 // firstTry reports whether no earlier delivery of the job can have
