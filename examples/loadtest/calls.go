@@ -23,7 +23,7 @@ import (
 // request the Zendesk emulator receives during a wave, until every
 // conversation of the wave is synced, is counted.
 func (r *runner) calls(ctx context.Context) error {
-	w, err := newWorld(r.c.emulators, emuConfig{agents: r.c.agents, zendeskDelay: r.c.latency})
+	w, err := newWorld(r.c.emulators, emuConfig{agents: r.c.agents, zendeskDelay: r.c.latency, cpus: r.c.emulatorCPUs})
 	if err != nil {
 		return err
 	}

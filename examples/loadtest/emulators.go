@@ -176,11 +176,16 @@ func seed(agents int) gt.Seed {
 type emuConfig struct {
 	agents                     int
 	zendeskDelay, genesysDelay time.Duration
+	cpus                       string // the child's -cpus ("": not pinned)
 }
 
 func (c emuConfig) args() []string {
-	return []string{"-emulators-child", "-agents", strconv.Itoa(c.agents),
+	a := []string{"-emulators-child", "-agents", strconv.Itoa(c.agents),
 		"-latency", c.zendeskDelay.String(), "-genesys-latency", c.genesysDelay.String()}
+	if c.cpus != "" {
+		a = append(a, "-cpus", c.cpus)
+	}
+	return a
 }
 
 // startLocal starts both emulators in this process.

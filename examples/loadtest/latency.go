@@ -37,7 +37,7 @@ import (
 // plan allows the stress setting's request rate; this measures ctikit,
 // not the plan).
 func (r *runner) latency(ctx context.Context) error {
-	w, err := newWorld(r.c.emulators, emuConfig{agents: r.c.agents, zendeskDelay: r.c.latency, genesysDelay: r.c.genesysLatency})
+	w, err := newWorld(r.c.emulators, emuConfig{agents: r.c.agents, zendeskDelay: r.c.latency, genesysDelay: r.c.genesysLatency, cpus: r.c.emulatorCPUs})
 	if err != nil {
 		return err
 	}
@@ -82,7 +82,7 @@ func (r *runner) latency(ctx context.Context) error {
 	if r.c.client == "bare" {
 		fmt.Fprintf(r.out, "  popped by the bare client (-client bare: the same Zendesk requests from net/http, no engine, store or sync; its share is in the ctikit column)\n")
 	}
-	stopProbe := startProbe(ctx)
+	stopProbe := startProbe(ctx, r.c.machine)
 	res, err := r.latencyRun(ctx, w, tr, sts, settle)
 	probe := stopProbe()
 	if err != nil {

@@ -77,6 +77,11 @@ type config struct {
 	// client is who pops in figure 2: ctikit, or the bare client
 	// (bare.go) that shows what this machine allows any client.
 	client string
+	// cpus and emulatorCPUs pin this process and the emulators' (CPU
+	// lists, "" for no pinning); machine is the CPUs the tool started
+	// with, which the probe watches.
+	cpus, emulatorCPUs string
+	machine            []int
 }
 
 func main() {
@@ -108,7 +113,20 @@ func main() {
 	flag.BoolVar(&c.early, "early", false, "latency: the rules identify early (identify_early: the search while in IVR/queue, see -ivr); the floor is then the round trips left on the ring's path")
 	flag.StringVar(&c.client, "client", "ctikit", "latency: who pops: ctikit (the engine, wired as the reference server) or bare (the same Zendesk requests from a minimal client with no engine, store or sync: this machine's own floor, see bare.go)")
 	flag.BoolVar(&c.split, "split", false, "latency: split ctikit's share (engine, request out, response back) and show the slowest calls")
+	flag.StringVar(&c.cpus, "cpus", "", "pin this process (ctikit and the load driver) to these CPUs, as taskset -c takes them (0-1,3); default: not pinned")
+	flag.StringVar(&c.emulatorCPUs, "emulators-cpus", "", "pin the emulators' process to these CPUs (with -emulators process); default: not pinned")
 	flag.Parse()
+	c.machine = probeCPUs()
+	if c.cpus != "" {
+		cpus, err := parseCPUs(c.cpus)
+		if err == nil {
+			err = pinProcess(cpus)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "loadtest: -cpus:", err)
+			os.Exit(2)
+		}
+	}
 	if *probe {
 		probeChild()
 		return
@@ -174,6 +192,14 @@ func (c config) check() error {
 		}
 	default:
 		return fmt.Errorf("-client %q: want ctikit or bare", c.client)
+	}
+	if c.emulatorCPUs != "" {
+		if c.emulators != "process" {
+			return errors.New("-emulators-cpus pins the emulators' process: it needs -emulators process")
+		}
+		if _, err := parseCPUs(c.emulatorCPUs); err != nil {
+			return fmt.Errorf("-emulators-cpus: %w", err)
+		}
 	}
 	return nil
 }

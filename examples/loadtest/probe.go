@@ -198,7 +198,7 @@ func probeSummary(ss []probeSample, cpus int, pinned bool) string {
 
 // startProbe starts the machine probe; the returned func stops it and
 // returns what it saw (or, in summary, why it saw nothing).
-func startProbe(ctx context.Context) func() *probeResult {
+func startProbe(ctx context.Context, cpus []int) func() *probeResult {
 	fail := func(err error) func() *probeResult {
 		return func() *probeResult { return &probeResult{summary: "probe not run: " + err.Error()} }
 	}
@@ -206,7 +206,7 @@ func startProbe(ctx context.Context) func() *probeResult {
 	if err != nil {
 		return fail(err)
 	}
-	cmd := exec.CommandContext(ctx, exe, "-probe")
+	cmd := exec.CommandContext(ctx, exe, "-probe", "-cpus", formatCPUs(cpus))
 	in, err := cmd.StdinPipe()
 	if err != nil {
 		return fail(err)

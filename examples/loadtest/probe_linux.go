@@ -70,3 +70,36 @@ func sleepThread(d time.Duration) {
 	for unix.Nanosleep(&ts, &ts) == unix.EINTR {
 	}
 }
+
+// pinProcess restricts every thread of this process to cpus; threads
+// started afterwards inherit the mask of the thread that starts them, so
+// the whole process stays there.
+func pinProcess(cpus []int) error {
+	var set unix.CPUSet
+	for _, c := range cpus {
+		set.Set(c)
+	}
+	// A thread started by one not pinned yet escapes a pass: pass again
+	// until a pass finds no thread it has not pinned.
+	pinned := map[int]bool{}
+	for {
+		tasks, err := os.ReadDir("/proc/self/task")
+		if err != nil {
+			return fmt.Errorf("pin to CPUs %s: %w", formatCPUs(cpus), err)
+		}
+		fresh := false
+		for _, t := range tasks {
+			tid, err := strconv.Atoi(t.Name())
+			if err != nil || pinned[tid] {
+				continue
+			}
+			if err := unix.SchedSetaffinity(tid, &set); err != nil && err != unix.ESRCH {
+				return fmt.Errorf("pin to CPUs %s: %w", formatCPUs(cpus), err)
+			}
+			pinned[tid], fresh = true, true
+		}
+		if !fresh {
+			return nil
+		}
+	}
+}

@@ -14,3 +14,7 @@ func pinThread(int) (func() time.Duration, error) {
 }
 
 func sleepThread(d time.Duration) { time.Sleep(d) }
+
+func pinProcess([]int) error {
+	return errors.New("pinning a process to CPUs is not supported on this OS")
+}

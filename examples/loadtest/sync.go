@@ -82,7 +82,7 @@ type syncResult struct {
 // ticket.
 func (r *runner) syncRun(ctx context.Context, batch bool, n int, minute time.Duration) (syncResult, error) {
 	const per = callsPerCustomer
-	w, err := newWorld(r.c.emulators, emuConfig{agents: r.c.agents, zendeskDelay: r.c.latency})
+	w, err := newWorld(r.c.emulators, emuConfig{agents: r.c.agents, zendeskDelay: r.c.latency, cpus: r.c.emulatorCPUs})
 	if err != nil {
 		return syncResult{}, err
 	}
