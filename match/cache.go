@@ -3,6 +3,7 @@ package match
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -88,9 +89,12 @@ type Cached struct {
 	next cti.Matcher
 	o    CacheOptions
 
-	mu      sync.Mutex
-	m       map[string]cacheEntry
-	flights flight.Group[cti.Result] // lookups in progress, by key
+	mu sync.Mutex
+	m  map[string]cacheEntry
+	// gen counts Invalidate and Purge calls: a lookup started before one
+	// is neither cached nor shared with callers that came after it.
+	gen     uint64
+	flights flight.Group[cti.Result] // lookups in progress, by generation and key
 
 	calls   atomic.Int64 // cacheable calls
 	lookups atomic.Int64 // calls to next
@@ -132,10 +136,14 @@ func (c *Cached) Stats() (lookups, hits int64) {
 }
 
 // Invalidate forgets what is cached for an identity (with and without open
-// tickets), e.g. after an agent edited the customer.
+// tickets), e.g. after an agent edited the customer. A lookup in flight
+// when it is called may have read the customer before the edit: its
+// result goes to the callers already waiting for it, is not cached, and
+// later callers look up again.
 func (c *Cached) Invalidate(id cti.Identity) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.gen++
 	delete(c.m, c.o.Key(cti.Query{Identity: id}))
 	delete(c.m, c.o.Key(cti.Query{Identity: id, WithOpenTickets: true}))
 }
@@ -144,6 +152,7 @@ func (c *Cached) Invalidate(id cti.Identity) {
 func (c *Cached) Purge() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.gen++
 	clear(c.m)
 }
 
@@ -160,14 +169,16 @@ func (c *Cached) Match(ctx context.Context, q cti.Query) (cti.Result, error) {
 		return c.next.Match(ctx, q)
 	}
 	c.calls.Add(1)
-	if res, ok := c.get(key, q); ok {
+	res, ok, gen := c.get(key, q)
+	if ok {
 		return res, nil
 	}
 	if testHookMiss != nil {
 		testHookMiss()
 	}
+	fkey := strconv.FormatUint(gen, 10) + "\x00" + key
 	for {
-		res, err := c.flights.Do(ctx, key, func() (cti.Result, error, bool) { return c.lookup(ctx, key, q) })
+		res, err := c.flights.Do(ctx, fkey, func() (cti.Result, error, bool) { return c.lookup(ctx, key, q, gen) })
 		if errors.Is(err, flight.ErrAbandoned) {
 			continue // the caller that looked up gave up: look up again
 		}
@@ -180,10 +191,10 @@ func (c *Cached) Match(ctx context.Context, q cti.Query) (cti.Result, error) {
 
 // lookup asks next for the callers of key; it abandons the lookup (for
 // the callers waiting to look up again) when ctx is done.
-func (c *Cached) lookup(ctx context.Context, key string, q cti.Query) (cti.Result, error, bool) {
+func (c *Cached) lookup(ctx context.Context, key string, q cti.Query, gen uint64) (cti.Result, error, bool) {
 	// A lookup that ended between this call's cache miss and now has
 	// filled the cache: no second search.
-	if res, ok := c.get(key, q); ok {
+	if res, ok, _ := c.get(key, q); ok {
 		return res, nil, false
 	}
 	c.lookups.Add(1)
@@ -199,29 +210,33 @@ func (c *Cached) lookup(ctx context.Context, key string, q cti.Query) (cti.Resul
 		}
 		return cti.Result{}, err, false
 	}
-	c.put(key, res)
+	c.put(key, res, gen)
 	return res, nil, false
 }
 
-func (c *Cached) get(key string, q cti.Query) (cti.Result, bool) {
+// get returns the cached result for key (or, for a query without open
+// tickets, the one with them), and the cache's generation.
+func (c *Cached) get(key string, q cti.Query) (res cti.Result, ok bool, gen uint64) {
 	now := c.o.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if e, ok := c.m[key]; ok && now.Before(e.expires) {
-		return cloneResult(e.res, true), true
+		return cloneResult(e.res, true), true, c.gen
 	}
 	if !q.WithOpenTickets {
 		q.WithOpenTickets = true
 		if k := c.o.Key(q); k != key {
 			if e, ok := c.m[k]; ok && now.Before(e.expires) {
-				return cloneResult(e.res, false), true
+				return cloneResult(e.res, false), true, c.gen
 			}
 		}
 	}
-	return cti.Result{}, false
+	return cti.Result{}, false, c.gen
 }
 
-func (c *Cached) put(key string, res cti.Result) {
+// put caches res for key, unless the cache was invalidated or purged
+// since generation gen, when the lookup that found res started.
+func (c *Cached) put(key string, res cti.Result, gen uint64) {
 	ttl := c.o.TTL
 	if len(res.Records) == 0 {
 		ttl = c.o.NegativeTTL
@@ -232,6 +247,9 @@ func (c *Cached) put(key string, res cti.Result) {
 	now := c.o.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.gen != gen {
+		return // what it found may predate the edit Invalidate was told of
+	}
 	if len(c.m) >= c.o.MaxEntries {
 		for k, e := range c.m {
 			if !now.Before(e.expires) {

@@ -266,3 +266,55 @@ func TestCacheLookupPanicDoesNotWedgeTheKey(t *testing.T) {
 		t.Fatalf("after a panicked lookup: %+v, %v", res, err)
 	}
 }
+
+// An Invalidate while a lookup is in flight (the agent edited the customer
+// meanwhile): the lookup's answer, which may predate the edit, is not
+// cached, and a caller arriving after the Invalidate does not share it.
+func TestCacheInvalidateDuringLookup(t *testing.T) {
+	t.Parallel()
+	started, release := make(chan struct{}), make(chan struct{})
+	var (
+		mu    sync.Mutex
+		calls int
+		name  = "Old Name"
+	)
+	next := cti.MatcherFunc(func(ctx context.Context, q cti.Query) (cti.Result, error) {
+		mu.Lock()
+		calls++
+		n, first := name, calls == 1
+		mu.Unlock()
+		if first {
+			close(started)
+			<-release
+		}
+		return cti.Result{Records: []cti.Record{{Kind: cti.KindUser, ID: 1, Name: n}}}, nil
+	})
+	c := match.NewCache(next, match.CacheOptions{})
+	ctx := context.Background()
+	first := make(chan cti.Result)
+	go func() { res, _ := c.Match(ctx, query("+14155551212")); first <- res }()
+	<-started
+	mu.Lock()
+	name = "New Name"
+	mu.Unlock()
+	c.Invalidate(cti.Identity{Kind: cti.IdentifyPhone, Value: "+14155551212"})
+	// While the old lookup is still held: a new caller looks up again
+	// (sharing the old lookup, it would wait for it until its deadline).
+	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	if res, err := c.Match(wctx, query("+14155551212")); err != nil || res.Records[0].Name != "New Name" {
+		t.Errorf("caller after Invalidate, old lookup in flight: %+v, %v; want New Name", res.Records, err)
+	}
+	cancel()
+	close(release)
+	if res := <-first; res.Records[0].Name != "Old Name" {
+		t.Errorf("the caller that started the old lookup got %q", res.Records[0].Name)
+	}
+	if res, _ := c.Match(ctx, query("+14155551212")); res.Records[0].Name != "New Name" {
+		t.Errorf("after the old lookup ended: %q, want New Name (the old answer cached over the new)", res.Records[0].Name)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if calls != 2 {
+		t.Errorf("%d lookups, want 2", calls)
+	}
+}
