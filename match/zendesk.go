@@ -222,7 +222,21 @@ func Finish(recs []cti.Record, more bool) cti.Result {
 		}
 		return cmp.Compare(b.ID, a.ID)
 	})
-	recs = slices.CompactFunc(recs, func(a, b cti.Record) bool { return a.Same(b) })
+	if len(recs) > 1 {
+		// The same record twice (two searches, or updated between them)
+		// may sort apart: keep its first, most recent, copy.
+		type id struct {
+			kind cti.RecordKind
+			id   int64
+		}
+		seen := make(map[id]bool, len(recs))
+		recs = slices.DeleteFunc(recs, func(r cti.Record) bool {
+			k := id{r.Kind, r.ID}
+			dup := seen[k]
+			seen[k] = true
+			return dup
+		})
+	}
 	if len(recs) > cti.MaxResults {
 		recs, more = recs[:cti.MaxResults:cti.MaxResults], true
 	}

@@ -283,13 +283,13 @@ func TestFinish(t *testing.T) {
 	u := func(id int64, h int) cti.Record {
 		return cti.Record{Kind: cti.KindUser, ID: id, UpdatedAt: t0.Add(time.Duration(h) * time.Hour)}
 	}
-	res := match.Finish([]cti.Record{u(1, 1), u(2, 3), u(3, 3), u(2, 3), u(4, 0)}, false)
+	res := match.Finish([]cti.Record{u(1, 1), u(2, 3), u(3, 3), u(2, 3), u(4, 0), u(1, 5)}, false)
 	var got []int64
 	for _, r := range res.Records {
 		got = append(got, r.ID)
 	}
-	if fmt.Sprint(got) != "[3 2 1 4]" || res.More {
-		t.Errorf("Finish = %v more %v, want [3 2 1 4] (ties by id desc, duplicates removed)", got, res.More)
+	if fmt.Sprint(got) != "[1 3 2 4]" || res.More {
+		t.Errorf("Finish = %v more %v, want [1 3 2 4] (ties by id desc, duplicates removed, even apart)", got, res.More)
 	}
 	if r := match.Finish(nil, true); r.Records != nil || !r.More {
 		t.Errorf("Finish(nil, true) = %+v", r)
