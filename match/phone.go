@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"unicode"
@@ -223,8 +224,12 @@ func format(num *phonenumbers.PhoneNumber, f phonenumbers.PhoneNumberFormat) str
 // ("+1 415-555-1212"), national ("(415) 555-1212"), national digits
 // ("4155551212"), E.164 without the plus ("14155551212"), the country code
 // before the national format ("+1 (415) 555-1212"), the national groups
-// with dashes and dots ("415-555-1212", "415.555.1212"), and the input as
-// received. Zendesk matches phone numbers as exact strings, so each is a
+// with dashes and dots ("415-555-1212", "415.555.1212"), the international
+// groups with spaces and with dashes ("+1 415 555 1212",
+// "+1-415-555-1212"), the national prefix in parentheses where there is
+// one ("+44 (0)20 7946 0958"), in North America the trunk 1 before the
+// national number ("1-415-555-1212", "1 (415) 555-1212"), and the input
+// as received. Zendesk matches phone numbers as exact strings, so each is a
 // separate search term. A zero Phone gives nil.
 func (p Phone) Formats() []string {
 	if e := p.memo; e != nil && e.p.same(p) {
@@ -252,7 +257,8 @@ func (p Phone) formats() []string {
 	add(nat)
 	add(digitsOnly(nat))
 	add(strings.TrimPrefix(p.E164, "+"))
-	cc := fmt.Sprintf("+%d ", p.CountryCode)
+	code := strconv.Itoa(p.CountryCode)
+	cc := "+" + code + " "
 	if rest, ok := strings.CutPrefix(intl, cc); ok {
 		if nat != digitsOnly(nat) {
 			add(cc + nat)
@@ -265,6 +271,18 @@ func (p Phone) formats() []string {
 			}
 			add(prefix + strings.Join(groups, "-"))
 			add(prefix + strings.Join(groups, "."))
+			add(cc + strings.Join(groups, " "))               // +1 415 555 1212
+			add("+" + code + "-" + strings.Join(groups, "-")) // +1-415-555-1212
+			if prefix != "" {
+				add(cc + "(" + prefix + ")" + strings.Join(groups, " ")) // +44 (0)20 7946 0958
+			}
+			if p.CountryCode == 1 {
+				// North America dials its country code as the trunk prefix.
+				add(code + "-" + strings.Join(groups, "-")) // 1-415-555-1212
+				if nat != digitsOnly(nat) {
+					add(code + " " + nat) // 1 (415) 555-1212
+				}
+			}
 		}
 	}
 	if p.Input != "" && utf8.ValidString(p.Input) && len(p.Input) <= 64 && !strings.ContainsAny(p.Input, "\"\\") {
