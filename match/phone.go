@@ -151,10 +151,18 @@ func (n *Normalizer) parse(s string) (p, alias Phone, err error) {
 		cands = append(cands, num)
 	}
 	// WhatsApp and some carriers send international numbers without the
-	// plus: 33612345678. Try that reading too.
+	// plus: 33612345678. Try that reading too; first when the digits
+	// begin with the home country's code in a country that dials a
+	// national prefix: there 4917612345678 is a German mobile without its
+	// plus, not a national number without its 0 (which would read as a
+	// Leer landline, 0491 7612345678).
 	if d := digitsOnly(raw); d != "" && d[0] != '0' && !strings.HasPrefix(raw, "+") && len(d) >= 8 {
 		if num, err := phonenumbers.Parse("+"+raw, ""); err == nil {
 			cands = append(cands, num)
+			if r := n.Region(); len(cands) == 2 && r != "" && phonenumbers.GetNddPrefixForRegion(r, true) != "" &&
+				strings.HasPrefix(d, strconv.Itoa(phonenumbers.GetCountryCodeForRegion(r))) {
+				cands[0], cands[1] = cands[1], cands[0]
+			}
 		}
 	}
 	var (
