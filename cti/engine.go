@@ -118,7 +118,7 @@ type conv struct {
 	// written at once, so that a leg re-derived after a crash does not
 	// wait for its wrap-up from every restart again.
 	resumed bool
-	early   bool  // identifyEarly ran (earlyRule: with which rule, this run)
+	early   bool  // identifyEarly ran
 	used    uint8 // inLR, inWho, inCand
 	snap    *Conversation
 	arena   string // the storage of snap's strings (see pack)
@@ -130,8 +130,9 @@ type conv struct {
 	// jobs are the sync jobs of legs done in this step, put with the
 	// record by the next save (JobSaver); kept until that succeeds.
 	jobs []pendingJob
-	// earlyRule is the rule identifyEarly identified with, in this run.
-	earlyRule *Rule
+	// searchRule is the rule whose search found rec.Candidates, when
+	// that search ran in this run (early, or for another leg's pop).
+	searchRule *Rule
 
 	// Storage for snap, rec, the first leg's agent leg, leg record and
 	// agent, and a single candidate, allocated with the conv: one
@@ -927,9 +928,10 @@ func (e *Engine) evaluate(ctx context.Context, cv *conv, since time.Time) {
 	}
 }
 
-// sameSearch reports whether rules a and b identify a customer alike.
-func sameSearch(a, b *Rule) bool {
-	return slices.Equal(a.Identify, b.Identify) && a.WantsOpenTickets() == b.WantsOpenTickets()
+// searchCovers reports whether rule a's search finds what rule b's would:
+// the same identities, with open tickets if b wants them.
+func searchCovers(a, b *Rule) bool {
+	return slices.Equal(a.Identify, b.Identify) && (a.WantsOpenTickets() || !b.WantsOpenTickets())
 }
 
 // identifyEarly identifies the customer of a conversation no agent is on
@@ -940,7 +942,7 @@ func (e *Engine) identifyEarly(ctx context.Context, cv *conv) {
 	if rule == nil || !rule.IdentifyEarly {
 		return
 	}
-	cv.early, cv.earlyRule = true, rule
+	cv.early = true
 	if _, _, err := e.cachedIdentify(ctx, cv, rule); err != nil {
 		e.fail(ErrorNotice{ConversationID: cv.id, Rule: rule.Name, Stage: "match", Err: fmt.Errorf("early: %w", err)})
 	}
@@ -1107,10 +1109,11 @@ func (e *Engine) pop(ctx context.Context, cv *conv, leg *AgentLeg, lr *LegRecord
 		dec = Decision{Action: ActionShow, Record: rec.Resolved, Reason: "the record popped earlier in this conversation"}
 		n.Identity = rec.Identity
 	default:
-		if er := cv.earlyRule; er != nil && er != rule && !sameSearch(er, rule) {
-			// Identified early under another rule (the ringing leg's queue
-			// has its own) that searches differently: search again.
-			cv.rec.Identified, cv.earlyRule = false, nil
+		if sr := cv.searchRule; sr != nil && sr != rule && !searchCovers(sr, rule) {
+			// Identified under another rule that searches differently
+			// (early, in the queue; or for a leg before a transfer to
+			// another queue): search again, e.g. with open tickets.
+			cv.rec.Identified, cv.searchRule = false, nil
 		}
 		res, id, err := e.cachedIdentify(ctx, cv, rule)
 		n.Identity = id
@@ -1140,6 +1143,7 @@ func (e *Engine) cachedIdentify(ctx context.Context, cv *conv, rule *Rule) (Resu
 		return res, id, err
 	}
 	rec.Identified, rec.Identity, rec.Candidates, rec.More = true, id, cv.keepCandidates(res.Records), res.More
+	cv.searchRule = rule
 	cv.dirty = true
 	return res, id, nil
 }

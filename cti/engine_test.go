@@ -17,6 +17,7 @@ import (
 
 	"github.com/cxplay/ctikit/cti"
 	"github.com/cxplay/ctikit/cti/ctitest"
+	"github.com/cxplay/ctikit/popup"
 )
 
 // --- test collaborators ------------------------------------------------------
@@ -1197,6 +1198,81 @@ func TestEngineIdentifiesEarly(t *testing.T) {
 		assert.Equal(t, 2, r.matcher.Calls(), "the pop searched again after a failed early search")
 		require.Len(t, r.popper.Calls(), 1)
 		assert.Equal(t, int64(1), r.popper.Calls()[0].Decision.Record.ID)
+		require.NoError(t, r.stop())
+	})
+}
+
+// openTicketsMatcher finds two users for every number; Bob (2) has an
+// open ticket, given only when the query asks for open tickets.
+type openTicketsMatcher struct {
+	mu      sync.Mutex
+	queries []cti.Query
+}
+
+func (m *openTicketsMatcher) Match(_ context.Context, q cti.Query) (cti.Result, error) {
+	m.mu.Lock()
+	m.queries = append(m.queries, q)
+	m.mu.Unlock()
+	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	bob := cti.Record{Kind: cti.KindUser, ID: 2, Name: "Bob", UpdatedAt: at}
+	carol := cti.Record{Kind: cti.KindUser, ID: 3, Name: "Carol", UpdatedAt: at.Add(-time.Hour)}
+	if q.WithOpenTickets {
+		bob.OpenTickets = []cti.Record{{Kind: cti.KindTicket, ID: 77, Status: "open", RequesterID: 2, UpdatedAt: at}}
+	}
+	return cti.Result{Records: []cti.Record{bob, carol}}, nil
+}
+
+func (m *openTicketsMatcher) Queries() []cti.Query {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Clone(m.queries)
+}
+
+// TestEngineTransferToARuleThatSearchesDifferently: a leg popped under a
+// rule that searched without open tickets (the agent has not picked yet),
+// then a transfer to a queue whose rule pops the latest open ticket. The
+// second leg searches again, with open tickets, and shows Bob's ticket
+// instead of creating one. The other way round, a search with open
+// tickets serves a rule that does not want them.
+func TestEngineTransferToARuleThatSearchesDifferently(t *testing.T) {
+	rules := func(first, second cti.Popup) *cti.Rules {
+		return &cti.Rules{
+			Subscribe: cti.Subscribe{Queues: []string{"q-front", "q-billing"}},
+			Rules: []cti.Rule{{
+				Name: "front", When: cti.When{Queues: []string{"Front"}},
+				Identify: []cti.IdentifySpec{{Kind: cti.IdentifyPhone}},
+				Popup:    first, Multiple: cti.MultipleChoose,
+			}, {
+				Name: "billing", When: cti.When{Queues: []string{"Billing"}},
+				Identify: []cti.IdentifySpec{{Kind: cti.IdentifyPhone}},
+				Popup:    second, Multiple: cti.MultipleFirst, NoMatch: cti.NoMatchCreateTicket,
+			}},
+		}
+	}
+	run := func(t *testing.T, rs *cti.Rules) (*rig, *openTicketsMatcher) {
+		m := &openTicketsMatcher{}
+		r := newRigRules(t, cti.NewMemoryStore(), &sink{}, rs, cti.WithMatcher(m), cti.WithStrategy(popup.Strategy{}),
+			cti.WithChooser(cti.ChooserFunc(func(context.Context, cti.Choice) error { return nil })))
+		b := ctitest.NewConversation("c1", cti.MediaVoice).Phone(phoneShared).Queue("q-front", "Front")
+		r.send(b.Alert("a", "u1"), b.Connect("a"))
+		r.send(b.Transfer("a", "b", "u2", cti.Ref{ID: "q-billing", Name: "Billing"}))
+		return r, m
+	}
+	synctest.Test(t, func(t *testing.T) {
+		r, m := run(t, rules(cti.PopupUser, cti.PopupTicketLatestOpen))
+		calls := r.popper.Calls()
+		require.Len(t, calls, 1, "front offers a choice, billing pops")
+		d := calls[0].Decision
+		if d.Action != cti.ActionShow || d.Record == nil || d.Record.ID != 77 {
+			t.Errorf("billing leg: %s %+v (%s), want to show Bob's open ticket 77", d.Action, d.Record, d.Reason)
+		}
+		if q := m.Queries(); len(q) != 2 || q[0].WithOpenTickets || !q[1].WithOpenTickets {
+			t.Errorf("searches %+v, want one without open tickets, then one with", q)
+		}
+		require.NoError(t, r.stop())
+
+		r, m = run(t, rules(cti.PopupTicketLatestOpen, cti.PopupUser))
+		assert.Len(t, m.Queries(), 1, "a search with open tickets searched again for a rule that does not want them")
 		require.NoError(t, r.stop())
 	})
 }
