@@ -34,6 +34,9 @@ type APIError struct {
 	// FieldIDs are the ticket fields a 422 names (details.base[].ticket_field_id
 	// or field_key).
 	FieldIDs []int64
+	// Taken are the fields a 422 says another record already holds
+	// (details.<field>[].error "DuplicateValue"), e.g. "email".
+	Taken []string
 }
 
 func (e *APIError) Error() string {
@@ -102,6 +105,9 @@ func parseAPIError(status int, body []byte) *APIError {
 		for _, it := range items {
 			if d, ok := it["description"].(string); ok && d != "" {
 				parts = append(parts, d)
+			}
+			if it["error"] == "DuplicateValue" && !slices.Contains(e.Taken, k) {
+				e.Taken = append(e.Taken, k)
 			}
 			for _, key := range []string{"ticket_field_id", "field_key"} {
 				if id, ok := asInt64(it[key]); ok && !slices.Contains(e.FieldIDs, id) {

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -18,6 +20,7 @@ type popAPI interface {
 	DisplayUser(ctx context.Context, agentID, userID int64) error
 	DisplayTicket(ctx context.Context, agentID, ticketID int64) error
 	CreateUser(ctx context.Context, u NewUser) (User, error)
+	UserByKey(ctx context.Context, field, value string) (User, error)
 	createTicket(ctx context.Context, t NewTicket) (ticketJSON, error)
 	createVoiceTicket(ctx context.Context, vt VoiceTicket) (ticketJSON, error)
 	UserRecord(u User) cti.Record
@@ -220,21 +223,50 @@ func (p *Popper) user(ctx context.Context, req cti.PopRequest) (cti.Record, bool
 		}
 		nu := NewUserFrom(req)
 		u, err := p.z.CreateUser(ctx, nu)
+		created := err == nil
+		if field, value := takenKey(err, nu); field != "" {
+			// The customer is in Zendesk, not yet in its search index (a
+			// user created in the last minutes, e.g. by an email): that
+			// user, not a second one.
+			u, err = p.z.UserByKey(ctx, field, value)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("zendesk pop: creating user %q: %w", nu.Name, err)
 		}
 		rec := p.z.UserRecord(u)
 		p.remember(p.users, &p.sweepUsers, keys, rec)
 		if p.log != nil {
-			p.log.Debug("zendesk: created user", "user", u.ID, "conversation", req.Conversation.ID)
+			p.log.Debug("zendesk: popped user", "user", u.ID, "created", created, "conversation", req.Conversation.ID)
 		}
-		return out{rec, true}, nil
+		return out{rec, created}, nil
 	})
 	if err != nil {
 		return cti.Record{}, false, err
 	}
 	o := v.(out)
 	return o.rec, o.created, nil
+}
+
+// takenKey returns the key (email or external id) of nu that err, from
+// creating nu, says another user holds; "" when it says no such thing.
+func takenKey(err error, nu NewUser) (field, value string) {
+	var ae *APIError
+	if !errors.As(err, &ae) || ae.Status != http.StatusUnprocessableEntity {
+		return "", ""
+	}
+	email := nu.Email
+	for _, id := range nu.Identities {
+		if email == "" && id.Type == IdentityEmail {
+			email = id.Value // the first is the primary email
+		}
+	}
+	switch {
+	case email != "" && slices.Contains(ae.Taken, "email"):
+		return "email", email
+	case nu.ExternalID != "" && slices.Contains(ae.Taken, "external_id"):
+		return "external_id", nu.ExternalID
+	}
+	return "", ""
 }
 
 // ticket returns the conversation's remembered ticket or creates one;

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -189,6 +190,100 @@ func TestNoDuplicateUserWithinIndexLag(t *testing.T) {
 				t.Fatalf("%d displays, want one per call", len(d))
 			}
 		})
+	}
+}
+
+// TestPopperCreateUserWhoseKeyIsTaken: the customer wrote to Zendesk a
+// minute ago (a user, not yet in the search index) and now starts a chat.
+// The search misses, nomatch creates the user, Zendesk refuses the email
+// (or external id) as taken: the pop shows the user who holds it, found
+// without the index, and creates no second one.
+func TestPopperCreateUserWhoseKeyIsTaken(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		user zendesk.NewUser
+		conv cti.Customer
+		spec cti.IdentifySpec
+		id   cti.Identity
+	}{
+		{"email", zendesk.NewUser{Name: "Fresh Customer", Email: "fresh@example.org", Role: zendesk.RoleEndUser},
+			cti.Customer{Email: "fresh@example.org", Name: "Fresh Customer"}, cti.IdentifySpec{Kind: cti.IdentifyEmail}, cti.Identity{}},
+		{"external id", zendesk.NewUser{Name: "Known Customer", ExternalID: "crm-42", Role: zendesk.RoleEndUser},
+			cti.Customer{Name: "Known Customer"}, cti.IdentifySpec{Kind: cti.IdentifyAttribute, Attribute: "customerId", Target: cti.TargetExternalID},
+			cti.Identity{Kind: cti.IdentifyAttribute, Value: "crm-42", Target: cti.TargetExternalID}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			srv, c := env(t, []zendesktest.Option{zendesktest.WithIndexLag(2 * time.Minute)})
+			ctx := context.Background()
+			existing, err := c.CreateUser(ctx, tc.user)
+			if err != nil {
+				t.Fatal(err)
+			}
+			conv := &cti.Conversation{ID: "chat-" + tc.name, Media: cti.MediaChat, Direction: cti.Inbound,
+				Customer: tc.conv, Agents: []cti.AgentLeg{{ID: "l1"}}}
+			rule := &cti.Rule{Name: "chat", Popup: cti.PopupUser, Multiple: cti.MultipleFirst, NoMatch: cti.NoMatchCreateUser,
+				Identify: []cti.IdentifySpec{tc.spec}}
+			id := tc.id
+			if id.Kind == "" {
+				id = rule.Identities(conv)[0]
+			}
+			m, err := match.NewZendesk(c.Searcher())
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := m.Match(ctx, cti.Query{Identity: id})
+			if err != nil || len(res.Records) != 0 {
+				t.Fatalf("search found %+v, %v: want nothing yet (index lag)", res.Records, err)
+			}
+			dec := popup.Strategy{}.Decide(cti.DecideInput{Rule: rule, Conversation: conv, Leg: &conv.Agents[0], Identity: id, Result: res})
+			p, err := zendesk.NewPopper(c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, err := p.Pop(ctx, cti.PopRequest{Agent: alice, Conversation: conv, Leg: &conv.Agents[0], Rule: rule, Identity: id, Decision: dec})
+			if err != nil || out.Shown == nil || out.Shown.ID != existing.ID || len(out.Created) != 0 {
+				t.Fatalf("decision %s; pop = %+v, %v; want user %d shown, nothing created", dec.Action, out, err, existing.ID)
+			}
+			if d := srv.Displays(alice.ID); len(d) != 1 || d[0].ID != existing.ID {
+				t.Errorf("displays %+v, want user %d", d, existing.ID)
+			}
+			if u, err := c.User(ctx, existing.ID); err != nil || u.Name != tc.user.Name {
+				t.Errorf("the user after the pop: %+v, %v; want it unchanged", u, err)
+			}
+		})
+	}
+}
+
+// TestUserByKey finds a user by email or external id without the search
+// index, changes nothing, and creates nobody.
+func TestUserByKey(t *testing.T) {
+	t.Parallel()
+	srv, c := env(t, []zendesktest.Option{zendesktest.WithIndexLag(time.Hour)})
+	ctx := context.Background()
+	u, err := c.CreateUser(ctx, zendesk.NewUser{Name: "Key Holder", Email: "Key@Example.org", ExternalID: "ext-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range [][2]string{{"email", "key@example.org"}, {"external_id", "ext-1"}} {
+		got, err := c.UserByKey(ctx, k[0], k[1])
+		if err != nil || got.ID != u.ID || got.Name != "Key Holder" {
+			t.Errorf("UserByKey(%s, %s) = %+v, %v; want user %d", k[0], k[1], got, err, u.ID)
+		}
+	}
+	_, err = c.UserByKey(ctx, "email", "nobody@example.org")
+	var ae *zendesk.APIError
+	if !errors.As(err, &ae) || ae.Status != http.StatusUnprocessableEntity {
+		t.Errorf("UserByKey of an unknown email: %v, want Zendesk's 422 (no user without a name)", err)
+	}
+	if n := len(srv.RequestsTo("POST", "/users/create_or_update")); n != 3 {
+		t.Errorf("%d create_or_update requests, want 3", n)
+	}
+	for _, bad := range [][2]string{{"phone", "+15550001111"}, {"email", " "}} {
+		if _, err := c.UserByKey(ctx, bad[0], bad[1]); !errors.Is(err, cti.ErrInvalid) {
+			t.Errorf("UserByKey(%q, %q): %v, want ErrInvalid", bad[0], bad[1], err)
+		}
 	}
 }
 

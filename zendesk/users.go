@@ -145,6 +145,32 @@ func (c *Client) CreateUser(ctx context.Context, u NewUser) (User, error) {
 	return out.User, nil
 }
 
+// UserByKey returns the user whose email or external id (field "email" or
+// "external_id") is value, without the search index, which lags by
+// minutes: POST /api/v2/users/create_or_update with that key alone, which
+// finds the user and changes nothing else. A user that does not exist is
+// not created (Zendesk refuses one without a name): the error is
+// Zendesk's 422. Use it when a creation was refused because the key is
+// taken.
+func (c *Client) UserByKey(ctx context.Context, field, value string) (User, error) {
+	if field != "email" && field != "external_id" {
+		return User{}, fmt.Errorf("zendesk user by key: %w: field %q: want email or external_id", cti.ErrInvalid, field)
+	}
+	if strings.TrimSpace(value) == "" {
+		return User{}, fmt.Errorf("zendesk user by key: %w: an empty %s", cti.ErrInvalid, field)
+	}
+	var out struct {
+		User User `json:"user"`
+	}
+	if err := c.postJSON(ctx, "user by key", "/users/create_or_update.json", map[string]any{"user": map[string]string{field: value}}, &out); err != nil {
+		return User{}, err
+	}
+	if out.User.ID == 0 {
+		return User{}, fmt.Errorf("zendesk user by key: %w", &syntaxError{what: "response", err: fmt.Errorf("no user id")})
+	}
+	return out.User, nil
+}
+
 // Identities returns a user's identities (GET /api/v2/users/{id}/identities).
 func (c *Client) Identities(ctx context.Context, userID int64) ([]Identity, error) {
 	var out struct {

@@ -10,7 +10,8 @@
 // name:, organization:, tags:, status<solved and the other comparisons,
 // requester_id:, custom user fields as KEY:value, quoted free text;
 // repeating a keyword ORs its values, different keywords AND); users
-// (create with identities, show, list by role, identities); organizations;
+// (create with identities, create_or_update by email or external id,
+// show, list by role, identities); organizations;
 // tickets (create with an Idempotency-Key, show, show_many, list by
 // external_id, update with comment, custom_fields, additional_tags and
 // status, update_many returning a job status that completes, comments);

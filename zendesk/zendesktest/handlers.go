@@ -70,6 +70,8 @@ func (c *call) serve() {
 		}
 	case c.is("POST", "users"):
 		c.createUser()
+	case c.is("POST", "users/create_or_update"):
+		c.createOrUpdateUser()
 	case c.is("GET", "users/:id"):
 		c.showUser(c.ids[0])
 	case c.is("GET", "users/:id/identities"):
@@ -362,6 +364,49 @@ func (c *call) createUser() {
 	p := c.s.addUser(u, now)
 	c.s.indexLater("user", p.ID, now)
 	writeJSON(c.w, http.StatusCreated, map[string]any{"user": c.s.userJSON(p)})
+}
+
+// createOrUpdateUser is POST /api/v2/users/create_or_update: the user
+// holding the given email (any email identity) or external id is updated
+// and returned (200), without the search index's lag; otherwise the user
+// is created as by POST /users (201). Of an existing user's fields, only
+// the name is updated here.
+func (c *call) createOrUpdateUser() {
+	var in struct {
+		User *struct {
+			Name       string `json:"name"`
+			Email      string `json:"email"`
+			ExternalID string `json:"external_id"`
+		} `json:"user"`
+	}
+	if err := decodeBody(c.body, &in); err != nil {
+		c.badJSON(err)
+		return
+	}
+	if in.User == nil {
+		writeError(c.w, http.StatusBadRequest, "InvalidValue", "user is required")
+		return
+	}
+	var u *User
+	if in.User.Email != "" {
+		u = c.s.userByEmail(in.User.Email)
+	}
+	if u == nil && in.User.ExternalID != "" {
+		for _, o := range c.s.users {
+			if o.ExternalID == in.User.ExternalID && (u == nil || o.ID < u.ID) {
+				u = o
+			}
+		}
+	}
+	if u == nil {
+		c.createUser()
+		return
+	}
+	if n := strings.TrimSpace(in.User.Name); n != "" {
+		u.Name = n
+		u.UpdatedAt = time.Now()
+	}
+	writeJSON(c.w, http.StatusOK, map[string]any{"user": c.s.userJSON(u)})
 }
 
 func (c *call) identities(id int64) {
