@@ -29,9 +29,10 @@
 //	                    ticket's requester) as requester             picks the user
 //
 //	multiple: choose  → ActionChoose with the candidates (at most cti.MaxResults);
-//	                    note: cti.Engine pops the picked record as is, so for
-//	                    ticket:new the picked user is shown and no ticket is
-//	                    created (the pick does not go back through the strategy)
+//	                    cti.Engine runs the pick back through the strategy as
+//	                    the one match: for ticket:new a ticket is created for
+//	                    the picked user (a decision other than show or create
+//	                    shows the pick)
 //	multiple: first   → as if the most recently updated record were alone
 //	multiple: none    → nothing
 //
