@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -97,6 +98,14 @@ func Build(s Setup) (*App, error) {
 		}
 		a.Store = st
 		a.closers = append(a.closers, st.Close)
+		// The panel's session key lives with the state, so a restart does
+		// not sign every agent out (the store's lock keeps it ours).
+		if s.ZAF != nil {
+			if err := s.ZAF.KeepSessions(s.StateDir); err != nil {
+				st.Close()
+				return nil, fmt.Errorf("state directory (CTI_STATE_DIR=%s): %w", s.StateDir, err)
+			}
+		}
 	} else {
 		a.Store = cti.NewMemoryStore()
 	}
@@ -244,8 +253,8 @@ func (a *App) Listen() (net.Addr, error) {
 }
 
 // Run serves HTTP and runs the engine until ctx is done, then shuts down:
-// the engine lets in-flight syncs finish (or leaves them in the outbox) and
-// the HTTP server drains.
+// the engine lets in-flight syncs finish (or leaves them in the outbox),
+// the panels' live streams end and the HTTP server drains.
 func (a *App) Run(ctx context.Context) error {
 	if a.ln == nil {
 		if _, err := a.Listen(); err != nil {
@@ -277,9 +286,15 @@ func (a *App) Run(ctx context.Context) error {
 	})
 	g.Go(func() error {
 		<-gctx.Done()
+		// Shutdown waits for running handlers: end the panels' live
+		// streams, which would otherwise run until the timeout.
+		a.Panel.CloseStreams()
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		_ = srv.Shutdown(sctx)
+		if err := srv.Shutdown(sctx); err != nil {
+			a.log.Warn("HTTP requests still running at shutdown: closing their connections", "err", err)
+			_ = srv.Close()
+		}
 		return nil
 	})
 	err := g.Wait()
@@ -297,10 +312,16 @@ func (a *App) Run(ctx context.Context) error {
 func zafFromEnv(lookup func(string) (string, bool), zendeskURL string) (*panel.ZAF, error) {
 	keyPath, _ := lookup("CTI_ZAF_PUBLIC_KEY")
 	audience, _ := lookup("CTI_ZAF_AUDIENCE")
-	if keyPath == "" && audience == "" {
+	var audiences []string
+	for a := range strings.SplitSeq(audience, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			audiences = append(audiences, a)
+		}
+	}
+	if keyPath == "" && len(audiences) == 0 {
 		return nil, nil
 	}
-	if keyPath == "" || audience == "" {
+	if keyPath == "" || len(audiences) == 0 {
 		return nil, errors.New("set both CTI_ZAF_PUBLIC_KEY (PEM file of the Zendesk app's public key) and CTI_ZAF_AUDIENCE (https://SUBDOMAIN.zendesk.com/api/v2/apps/installations/ID.json)")
 	}
 	b, err := os.ReadFile(keyPath)
@@ -319,9 +340,20 @@ func zafFromEnv(lookup func(string) (string, bool), zendeskURL string) (*panel.Z
 	if !ok {
 		return nil, errors.New("CTI_ZAF_PUBLIC_KEY: not an RSA key")
 	}
+	// Zendesk signs with the account host as "iss": take it from the API
+	// root the Zendesk client resolves, whichever form ZENDESK_URL has
+	// (acme, acme.zendesk.com, https://ACME.zendesk.com/api/v2).
 	issuer := ""
 	if zendeskURL != "" {
-		issuer = strings.TrimPrefix(strings.TrimPrefix(strings.TrimSuffix(zendeskURL, "/"), "https://"), "http://")
+		base, err := zendesk.Config{URL: zendeskURL}.BaseURL()
+		var u *url.URL
+		if err == nil {
+			u, err = url.Parse(base)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("the panel's JWT issuer comes from ZENDESK_URL: %w", err)
+		}
+		issuer = strings.ToLower(u.Host)
 	}
-	return panel.NewZAF(key, strings.Split(audience, ","), issuer)
+	return panel.NewZAF(key, audiences, issuer)
 }

@@ -2,10 +2,15 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -13,6 +18,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cxplay/ctikit/cti"
+	"github.com/cxplay/ctikit/examples/server/internal/panel"
 	gt "github.com/cxplay/ctikit/genesys/genesystest"
 	"github.com/cxplay/ctikit/zendesk/zendesktest"
 )
@@ -36,13 +43,10 @@ func chromium(t *testing.T) string {
 	return ""
 }
 
-// TestPanelInChromium opens the agent panel in real headless Chromium, sees
-// a WhatsApp conversation from a phone two customers share arrive, picks
-// one of the matches, and checks that the Zendesk emulator received the
-// Talk Partner Edition display call for that record.
-func TestPanelInChromium(t *testing.T) {
+// browser starts headless Chromium for a test.
+func browser(t *testing.T) context.Context {
+	t.Helper()
 	exe := chromium(t)
-	r := startDemo(t)
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(exe),
 		chromedp.UserDataDir(t.TempDir()),
@@ -56,11 +60,21 @@ func TestPanelInChromium(t *testing.T) {
 		chromedp.WindowSize(420, 720),
 	)
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
+	t.Cleanup(cancelAlloc)
 	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
+	t.Cleanup(cancel)
 	ctx, cancelT := context.WithTimeout(ctx, 90*time.Second)
-	defer cancelT()
+	t.Cleanup(cancelT)
+	return ctx
+}
+
+// TestPanelInChromium opens the agent panel in real headless Chromium, sees
+// a WhatsApp conversation from a phone two customers share arrive, picks
+// one of the matches, and checks that the Zendesk emulator received the
+// Talk Partner Edition display call for that record.
+func TestPanelInChromium(t *testing.T) {
+	ctx := browser(t)
+	r := startDemo(t)
 
 	// Bob opens his panel before the conversation arrives.
 	panelURL := r.base + "/panel/?agent=" + itoa(zendesktest.DemoAgentBob)
@@ -110,3 +124,68 @@ func TestPanelInChromium(t *testing.T) {
 }
 
 func itoa(i int64) string { return strconv.FormatInt(i, 10) }
+
+// sessionAuth is the panel's authenticator in a test: it accepts every
+// request until told to refuse (401) or to fail (500).
+type sessionAuth struct {
+	mode    atomic.Int32 // 0 accept, 401 or 500
+	refused atomic.Int32 // stream requests answered with an error
+}
+
+func (a *sessionAuth) Authenticate(r *http.Request) (int64, error) {
+	var err error
+	switch a.mode.Load() {
+	case 401:
+		err = fmt.Errorf("%w: bad session", panel.ErrUnauthorized)
+	case 500:
+		err = fmt.Errorf("%w: the server is restarting", cti.ErrClosed)
+	default:
+		return 101, nil
+	}
+	if strings.HasSuffix(r.URL.Path, "/api/stream") {
+		a.refused.Add(1)
+	}
+	return 0, err
+}
+
+func (a *sessionAuth) Begin(*http.Request) (int64, string, error) { return 101, "session-101", nil }
+
+// An open panel whose stream is refused keeps trying while the server
+// answers errors, and when the server refuses its session (a 401: the
+// session expired, or the server lost its key) tells the agent to reload
+// instead of going quiet.
+func TestPanelInChromiumRecoversOrAsksToReload(t *testing.T) {
+	ctx := browser(t)
+	p, err := panel.New(panel.Options{Directory: cti.DirectoryFunc(func(context.Context, *cti.AgentLeg) (cti.Agent, error) {
+		return cti.Agent{ID: 101}, nil
+	})})
+	require.NoError(t, err)
+	auth := &sessionAuth{}
+	srv := httptest.NewServer(http.StripPrefix("/panel", p.Handler(auth, false)))
+	defer srv.Close()
+	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/panel/"), chromedp.WaitVisible("#live.live")))
+	visible := func(sel string) error {
+		ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		defer cancel()
+		return chromedp.Do(ctx, chromedp.WaitVisible(sel))
+	}
+
+	// The server answers errors for a while (a proxy's 502 while it restarts).
+	auth.mode.Store(500)
+	srv.CloseClientConnections()
+	deadline := time.Now().Add(30 * time.Second)
+	for auth.refused.Load() == 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	require.Positive(t, auth.refused.Load(), "the page reconnects after the stream drops")
+	auth.mode.Store(0)
+	require.NoError(t, visible("#live.live"), "the page reconnects once the server is back")
+
+	// The server no longer accepts the page's session.
+	auth.mode.Store(401)
+	srv.CloseClientConnections()
+	require.NoError(t, visible("[data-testid=signed-out]"), "the page says it was signed out")
+	msg, err := chromedp.Run(ctx, chromedp.Text("[data-testid=signed-out]"))
+	require.NoError(t, err)
+	assert.Contains(t, msg, "Reload Zendesk")
+}

@@ -1,13 +1,19 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -15,13 +21,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/cxplay/ctikit/cti"
+	"github.com/cxplay/ctikit/examples/server/internal/panel"
 	gt "github.com/cxplay/ctikit/genesys/genesystest"
 	"github.com/cxplay/ctikit/internal/testlog"
 	"github.com/cxplay/ctikit/syncmap"
+	"github.com/cxplay/ctikit/zendesk"
 	"github.com/cxplay/ctikit/zendesk/zendesktest"
 )
 
@@ -428,4 +437,168 @@ func TestCLIDeadLettersAndRequeue(t *testing.T) {
 	dead, err := st.DeadLetters(context.Background())
 	require.NoError(t, err)
 	assert.Empty(t, dead)
+}
+
+// zafKey writes a Zendesk app public key (PEM) for CTI_ZAF_PUBLIC_KEY and
+// returns the private key that signs the app's tokens.
+func zafKey(t *testing.T) (*rsa.PrivateKey, string) {
+	t.Helper()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	require.NoError(t, err)
+	der, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
+	require.NoError(t, err)
+	path := filepath.Join(t.TempDir(), "zaf.pem")
+	require.NoError(t, os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o600))
+	return key, path
+}
+
+// zafToken is the JWT Zendesk POSTs to a signed-URL app.
+func zafToken(t *testing.T, key *rsa.PrivateKey, iss, aud string) string {
+	t.Helper()
+	now := time.Now()
+	s, err := jwt.NewWithClaims(jwt.SigningMethodRS256, jwt.MapClaims{
+		"iss": iss, "aud": aud, "sub": "101", "exp": now.Add(time.Minute).Unix(), "iat": now.Unix(),
+	}).SignedString(key)
+	require.NoError(t, err)
+	return s
+}
+
+const zafAudience = "https://acme.zendesk.com/api/v2/apps/installations/1.json"
+
+// Zendesk signs the panel's token with the account host as issuer,
+// whichever form ZENDESK_URL takes.
+func TestZAFIssuerFromEveryZendeskURLForm(t *testing.T) {
+	key, pemPath := zafKey(t)
+	good := zafToken(t, key, "acme.zendesk.com", zafAudience)
+	other := zafToken(t, key, "evil.zendesk.com", zafAudience)
+	for _, zurl := range []string{"acme", "Acme", "acme.zendesk.com", "https://acme.zendesk.com", "https://acme.zendesk.com/",
+		"https://acme.zendesk.com/api/v2", "https://ACME.Zendesk.com/api/v2/", " https://acme.zendesk.com\n"} {
+		env := map[string]string{"ZENDESK_URL": zurl, "ZENDESK_EMAIL": "a@acme.com", "ZENDESK_API_TOKEN": "tok",
+			"CTI_ZAF_PUBLIC_KEY": pemPath, "CTI_ZAF_AUDIENCE": zafAudience}
+		lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+		zc, err := zendesk.ConfigFromLookup(lookup)
+		require.NoError(t, err, "ZENDESK_URL=%q", zurl)
+		z, err := zafFromEnv(lookup, zc.URL)
+		require.NoError(t, err, "ZENDESK_URL=%q", zurl)
+		assert.Equal(t, "acme.zendesk.com", z.Issuer, "ZENDESK_URL=%q", zurl)
+		_, err = z.Verify(good)
+		assert.NoError(t, err, "ZENDESK_URL=%q: Zendesk's token is accepted", zurl)
+		_, err = z.Verify(other)
+		assert.ErrorIs(t, err, panel.ErrUnauthorized, "ZENDESK_URL=%q: another account's token is refused", zurl)
+	}
+}
+
+// CTI_ZAF_AUDIENCE is comma-separated: spaces around the commas, empty
+// entries and a trailing newline are ignored.
+func TestZAFAudienceListIsTrimmed(t *testing.T) {
+	key, pemPath := zafKey(t)
+	const second = "https://acme.zendesk.com/api/v2/apps/installations/2.json"
+	zaf := func(audience string) (*panel.ZAF, error) {
+		env := map[string]string{"CTI_ZAF_PUBLIC_KEY": pemPath, "CTI_ZAF_AUDIENCE": audience}
+		return zafFromEnv(func(k string) (string, bool) { v, ok := env[k]; return v, ok }, "acme")
+	}
+	z, err := zaf(" " + zafAudience + " ,, " + second + ",\n")
+	require.NoError(t, err)
+	assert.Equal(t, []string{zafAudience, second}, z.Audiences)
+	for _, aud := range []string{zafAudience, second} {
+		_, err = z.Verify(zafToken(t, key, "acme.zendesk.com", aud))
+		assert.NoError(t, err, aud)
+	}
+	_, err = z.Verify(zafToken(t, key, "acme.zendesk.com", ""))
+	assert.ErrorIs(t, err, panel.ErrUnauthorized, "an empty entry is no audience")
+
+	_, err = zaf(" , ")
+	require.Error(t, err, "a key without an audience")
+	assert.Contains(t, err.Error(), "CTI_ZAF_AUDIENCE")
+}
+
+// An agent's open panel (its live stream) neither holds the shutdown up
+// until the HTTP drain timeout nor outlives Run.
+func TestShutdownEndsOpenPanelStreams(t *testing.T) {
+	d, err := StartDemo(nil)
+	require.NoError(t, err)
+	defer d.Close()
+	app, err := Build(d.Setup("127.0.0.1:0", t.TempDir(), nil))
+	require.NoError(t, err)
+	addr, err := app.Listen()
+	require.NoError(t, err)
+	app.Panel.AddAgent(demoAgents[0].genesys, demoAgents[0].zendesk)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- app.Run(ctx) }()
+
+	resp, err := http.Get("http://" + addr.String() + "/panel/api/stream?agent=" + itoa(demoAgents[0].zendesk.ID))
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	br := bufio.NewReader(resp.Body)
+	line, err := br.ReadString('\n')
+	require.NoError(t, err)
+	require.Equal(t, "event: snapshot\n", line)
+	ended := make(chan error, 1)
+	go func() {
+		_, err := io.Copy(io.Discard, br)
+		ended <- err
+	}()
+
+	start := time.Now()
+	cancel()
+	select {
+	case err := <-done:
+		assert.NoError(t, err)
+		assert.Less(t, time.Since(start), 4*time.Second, "Run waited for the open stream")
+	case <-time.After(4 * time.Second):
+		t.Error("Run is still shutting down after 4 s: the open panel stream holds it up")
+		<-done
+	}
+	select {
+	case <-ended:
+	case <-time.After(4 * time.Second):
+		t.Error("the panel stream is still open after Run returned")
+		resp.Body.Close()
+		<-ended
+	}
+}
+
+// The server keeps the panel's session key in CTI_STATE_DIR: after a
+// restart, the sessions of the panels agents have open still work.
+func TestPanelSessionsSurviveRestart(t *testing.T) {
+	key, _ := zafKey(t)
+	d, err := StartDemo(nil)
+	require.NoError(t, err)
+	defer d.Close()
+	state := t.TempDir()
+	start := func(dir string) *panel.ZAF {
+		t.Helper()
+		z, err := panel.NewZAF(&key.PublicKey, []string{zafAudience}, "acme.zendesk.com")
+		require.NoError(t, err)
+		s := d.Setup("127.0.0.1:0", dir, nil)
+		s.ZAF = z
+		app, err := Build(s)
+		require.NoError(t, err)
+		for _, c := range app.closers { // stop it
+			require.NoError(t, c())
+		}
+		return z
+	}
+	session := start(state).Session(101)
+	authenticate := func(z *panel.ZAF) error {
+		r := httptest.NewRequest("GET", "/panel/api/items", nil)
+		r.Header.Set("Authorization", "Bearer "+session)
+		_, err := z.Authenticate(r)
+		return err
+	}
+	assert.NoError(t, authenticate(start(state)), "the restarted server accepts the session")
+	assert.ErrorIs(t, authenticate(start(t.TempDir())), panel.ErrUnauthorized, "a server with other state does not")
+
+	require.NoError(t, os.WriteFile(filepath.Join(state, panel.SessionKeyFile), []byte("short"), 0o600))
+	z, err := panel.NewZAF(&key.PublicKey, []string{zafAudience}, "acme.zendesk.com")
+	require.NoError(t, err)
+	s := d.Setup("127.0.0.1:0", state, nil)
+	s.ZAF = z
+	_, err = Build(s)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "CTI_STATE_DIR")
+	assert.Contains(t, err.Error(), filepath.Join(state, panel.SessionKeyFile))
 }

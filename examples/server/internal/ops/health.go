@@ -47,7 +47,8 @@ func (h *Health) Add(name string, c Check) {
 	h.last = time.Time{}
 }
 
-// Check runs (or reuses) the checks.
+// Check runs (or reuses) the checks. A result is reused for TTL, unless
+// ctx ended before the checks did.
 func (h *Health) Check(ctx context.Context) Report {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -85,6 +86,12 @@ func (h *Health) Check(ctx context.Context) Report {
 	if len(h.names) == 0 {
 		r.Status = "down"
 		r.Parts["server"] = "starting"
+	}
+	if ctx.Err() != nil {
+		// The caller gave up (a probe's timeout, a ^C): the checks it
+		// cut short say nothing about the server, so the next caller
+		// runs them again.
+		return r
 	}
 	h.last, h.report = time.Now(), r
 	return r

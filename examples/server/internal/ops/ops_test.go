@@ -50,6 +50,33 @@ func TestHealthCachesAndTimesOut(t *testing.T) {
 	assert.Equal(t, 1, calls, "cached within TTL")
 }
 
+// A probe that gives up (kubelet's timeout, a curl ^C) cancels its checks;
+// their "context canceled" is not served to the next probes.
+func TestHealthAbortedProbeIsNotCached(t *testing.T) {
+	h := Health{TTL: time.Hour}
+	calls := 0
+	h.Add("zendesk", func(ctx context.Context) error {
+		calls++
+		select {
+		case <-time.After(50 * time.Millisecond): // healthy, not instant
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Millisecond)
+	defer cancel()
+	w := httptest.NewRecorder()
+	h.Handler().ServeHTTP(w, httptest.NewRequest("GET", "/healthz", nil).WithContext(ctx))
+	assert.Equal(t, 503, w.Code, "the aborted probe's own answer")
+
+	w = httptest.NewRecorder()
+	h.Handler().ServeHTTP(w, httptest.NewRequest("GET", "/healthz", nil))
+	assert.Equal(t, 200, w.Code, "the next probe runs the checks again: %s", w.Body.String())
+	h.Check(context.Background())
+	assert.Equal(t, 2, calls, "a complete result is cached")
+}
+
 func TestMetrics(t *testing.T) {
 	store := cti.NewMemoryStore()
 	require.NoError(t, store.Put(context.Background(), &cti.SyncJob{Key: "c/l", ConversationID: "c"}))

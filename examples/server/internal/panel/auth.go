@@ -9,8 +9,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -104,7 +107,8 @@ type ZAF struct {
 	secret []byte
 }
 
-// NewZAF returns a ZAF authenticator with a fresh random session key.
+// NewZAF returns a ZAF authenticator with a fresh random session key:
+// its sessions end with the process, unless KeepSessions keeps the key.
 func NewZAF(pub *rsa.PublicKey, audiences []string, issuer string) (*ZAF, error) {
 	if pub == nil {
 		return nil, errors.New("panel: the Zendesk app public key is required")
@@ -112,11 +116,69 @@ func NewZAF(pub *rsa.PublicKey, audiences []string, issuer string) (*ZAF, error)
 	if len(audiences) == 0 {
 		return nil, errors.New("panel: at least one JWT audience (the app installation URL) is required")
 	}
-	secret := make([]byte, 32)
+	secret := make([]byte, sessionKeySize)
 	if _, err := rand.Read(secret); err != nil {
 		return nil, err
 	}
 	return &ZAF{PublicKey: pub, Audiences: audiences, Issuer: issuer, secret: secret}, nil
+}
+
+// SessionKeyFile is the file, in the server's state directory, that keeps
+// the key signing the panel sessions.
+const SessionKeyFile = "panel-session.key"
+
+const sessionKeySize = 32
+
+// KeepSessions makes z sign sessions with the key kept in
+// dir/SessionKeyFile, created (random, mode 0600) the first time, so the
+// sessions of open panels survive a restart: Zendesk posts the signed token
+// only when it loads the app. Call it before serving, with dir not shared by
+// another running server.
+func (z *ZAF) KeepSessions(dir string) error {
+	path := filepath.Join(dir, SessionKeyFile)
+	key, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		key, err = newSessionKey(dir)
+	}
+	if err != nil {
+		return fmt.Errorf("panel session key: %w", err)
+	}
+	if len(key) != sessionKeySize {
+		return fmt.Errorf("panel session key %s: %d bytes, want %d: delete the file to make a new key (open panels then need reloading)", path, len(key), sessionKeySize)
+	}
+	z.secret = key
+	return nil
+}
+
+// newSessionKey writes a random session key to dir/SessionKeyFile, whole
+// or not at all.
+func newSessionKey(dir string) ([]byte, error) {
+	key := make([]byte, sessionKeySize)
+	if _, err := rand.Read(key); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	f, err := os.CreateTemp(dir, SessionKeyFile+".*") // mode 0600
+	if err != nil {
+		return nil, err
+	}
+	defer os.Remove(f.Name())
+	_, err = f.Write(key)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), filepath.Join(dir, SessionKeyFile))
+	}
+	if err != nil {
+		return nil, err
+	}
+	return key, nil
 }
 
 func (z *ZAF) now() time.Time {

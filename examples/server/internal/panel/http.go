@@ -218,7 +218,7 @@ func (h *handler) stream(w http.ResponseWriter, r *http.Request) {
 			return
 		case u, ok := <-ch:
 			if !ok {
-				return // dropped for being slow: the client reconnects
+				return // dropped for being slow, or shutting down: the client reconnects
 			}
 			if !send(u.Type, u) {
 				return

@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -107,6 +109,29 @@ func TestPanelShowsEachAgentOnlyTheirOwn(t *testing.T) {
 	assert.False(t, it.Choosing)
 	assert.Equal(t, int64(3), it.Popped.ID)
 	assert.Equal(t, "done", it.Sync)
+}
+
+// The engine's hooks and an agent's choice arrive on different goroutines
+// (go test -race).
+func TestPanelChooseWhileEventsArrive(t *testing.T) {
+	p, _ := newPanel(t)
+	offer(t, p)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for range 1000 {
+			p.Hooks().Event(cti.Event{Type: cti.EventConnected, ConversationID: "c1", Leg: cti.AgentLeg{ID: "l1", UserID: "u1"}, Conversation: conv("c1")})
+		}
+	})
+	wg.Go(func() {
+		for range 1000 {
+			_, err := p.Choose(context.Background(), 102, "c1", "l1", nil)
+			if !errors.Is(err, ErrForbidden) {
+				t.Errorf("agent 102 answered agent 101's choice: %v", err)
+				return
+			}
+		}
+	})
+	wg.Wait()
 }
 
 func TestPanelUnknownAgentIsNotShown(t *testing.T) {
@@ -334,4 +359,55 @@ func TestZAFSignedURL(t *testing.T) {
 	assert.Equal(t, 401, api("/api/items", session).Code, "sessions expire")
 	_, err = z.Verify(zafToken(t, key, jwt.SigningMethodRS256, good))
 	assert.True(t, errors.Is(err, ErrUnauthorized))
+}
+
+// With a state directory, the session key is kept there: a panel opened
+// before a restart keeps working after it.
+func TestZAFSessionsSurviveRestart(t *testing.T) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	require.NoError(t, err)
+	server := func(dir string) *ZAF {
+		t.Helper()
+		z, err := NewZAF(&key.PublicKey, []string{aud}, "acme.zendesk.com")
+		require.NoError(t, err)
+		if dir != "" {
+			require.NoError(t, z.KeepSessions(dir))
+		}
+		return z
+	}
+	authenticate := func(z *ZAF, session string) (int64, error) {
+		return z.Authenticate(httptest.NewRequest("GET", "/api/stream?session="+url.QueryEscape(session), nil))
+	}
+	dir := filepath.Join(t.TempDir(), "state")
+	session := server(dir).Session(101)
+	st, err := os.Stat(filepath.Join(dir, SessionKeyFile))
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), st.Mode().Perm(), "the key file is private")
+	assert.Equal(t, int64(32), st.Size())
+
+	agent, err := authenticate(server(dir), session)
+	require.NoError(t, err, "the restarted server reads the same key")
+	assert.Equal(t, int64(101), agent)
+	_, err = authenticate(server(t.TempDir()), session)
+	assert.ErrorIs(t, err, ErrUnauthorized, "another state directory has another key")
+	_, err = authenticate(server(""), session)
+	assert.ErrorIs(t, err, ErrUnauthorized, "without a state directory the key is random")
+
+	z, err := NewZAF(&key.PublicKey, []string{aud}, "acme.zendesk.com")
+	require.NoError(t, err)
+	bad := t.TempDir()
+	path := filepath.Join(bad, SessionKeyFile)
+	require.NoError(t, os.WriteFile(path, []byte("hunter2-not-a-key"), 0o600))
+	err = z.KeepSessions(bad)
+	require.Error(t, err, "a key of the wrong size")
+	assert.Contains(t, err.Error(), path)
+	assert.NotContains(t, err.Error(), "hunter2")
+	_, err = authenticate(z, session)
+	assert.ErrorIs(t, err, ErrUnauthorized, "a refused key file is not used")
+
+	unreadable := t.TempDir()
+	require.NoError(t, os.Mkdir(filepath.Join(unreadable, SessionKeyFile), 0o700))
+	err = z.KeepSessions(unreadable)
+	require.Error(t, err, "an unreadable key file")
+	assert.Contains(t, err.Error(), filepath.Join(unreadable, SessionKeyFile))
 }

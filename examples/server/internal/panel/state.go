@@ -92,6 +92,7 @@ type Panel struct {
 	byUser  map[string]int64 // Genesys user id → Zendesk agent id
 	subs    map[int64]map[chan Update]struct{}
 	agents  map[int64]cti.Agent
+	closed  bool // CloseStreams was called
 }
 
 // New returns a Panel.
@@ -381,10 +382,16 @@ func (p *Panel) AddAgent(userID string, a cti.Agent) {
 	p.rememberAgent(userID, a)
 }
 
-// subscribe registers a channel for an agent's updates.
+// subscribe registers a channel for an agent's updates. After CloseStreams
+// the channel comes closed.
 func (p *Panel) subscribe(agent int64) (chan Update, func()) {
 	ch := make(chan Update, 64)
 	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		close(ch)
+		return ch, func() {}
+	}
 	if p.subs[agent] == nil {
 		p.subs[agent] = map[chan Update]struct{}{}
 	}
@@ -400,6 +407,22 @@ func (p *Panel) subscribe(agent int64) (chan Update, func()) {
 	}
 }
 
+// CloseStreams ends every live stream (/api/stream) and those opened later,
+// so that an HTTP server's Shutdown, which waits for running handlers, is
+// not held up by open panels. Call it when the server shuts down; the
+// pages reconnect once it is back.
+func (p *Panel) CloseStreams() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.closed = true
+	for agent, chs := range p.subs {
+		for ch := range chs {
+			close(ch)
+		}
+		delete(p.subs, agent)
+	}
+}
+
 // ErrForbidden: the agent asked about a conversation that is not theirs.
 var ErrForbidden = errors.New("panel: not your conversation")
 
@@ -407,9 +430,13 @@ var ErrForbidden = errors.New("panel: not your conversation")
 func (p *Panel) Choose(ctx context.Context, agent int64, convID, legID string, pick *cti.Record) (cti.PopResult, error) {
 	p.mu.Lock()
 	it := p.items[convID+"/"+legID]
+	if it == nil || it.AgentID != agent {
+		p.mu.Unlock()
+		return cti.PopResult{}, ErrForbidden
+	}
 	ch := p.chooser
 	var rec *cti.Record
-	if it != nil && pick != nil {
+	if pick != nil {
 		for _, c := range it.Candidates {
 			if c.Same(*pick) {
 				c := c
@@ -418,9 +445,6 @@ func (p *Panel) Choose(ctx context.Context, agent int64, convID, legID string, p
 		}
 	}
 	p.mu.Unlock()
-	if it == nil || it.AgentID != agent {
-		return cti.PopResult{}, ErrForbidden
-	}
 	if ch == nil {
 		return cti.PopResult{}, cti.ErrClosed
 	}
