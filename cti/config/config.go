@@ -7,13 +7,17 @@
 //
 //	line 9: rules[0].when.media[1]: "fax": unknown media: want one of voice, callback, ...
 //
-// Values may reference the environment as ${NAME} or ${NAME:-default}.
+// Values may reference the environment as ${NAME} or ${NAME:-default}; a
+// plain value is then read as YAML reads what it expands to (${EARLY} set to
+// true is a boolean), a quoted one stays text.
 package config
 
 import (
+	"bytes"
 	"cmp"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"os"
 	"regexp"
@@ -120,16 +124,9 @@ func Parse(data []byte, opts ...Option) (*Config, error) {
 	for _, f := range opts {
 		f(&o)
 	}
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		reason := "not valid YAML: " + strings.TrimPrefix(err.Error(), "yaml: ")
-		if strings.Contains(string(data), "${") {
-			reason += ` (hint: quote values that use ${...} inside [ ] or { }, e.g. ["${QUEUE_ID}"])`
-		}
-		return nil, &cti.ConfigError{Path: "(file)", Reason: reason}
-	}
-	if len(doc.Content) == 0 {
-		return nil, &cti.ConfigError{Path: "(file)", Reason: "the file is empty: it needs at least subscribe and rules"}
+	doc, err := document(data)
+	if err != nil {
+		return nil, err
 	}
 	l := &loader{env: o.lookupEnv, lines: map[string]int{}}
 	l.walk(doc.Content[0], "", schema)
@@ -193,6 +190,42 @@ func Parse(data []byte, opts ...Option) (*Config, error) {
 	return cfg, nil
 }
 
+// document reads the file's one YAML document. A file holds one document:
+// a second one (after a --- line) would be silently ignored, so it is an
+// error unless it is empty.
+func document(data []byte) (*yaml.Node, error) {
+	invalid := func(err error) error {
+		reason := "not valid YAML: " + strings.TrimPrefix(err.Error(), "yaml: ")
+		if strings.Contains(string(data), "${") {
+			reason += ` (hint: quote values that use ${...} inside [ ] or { }, e.g. ["${QUEUE_ID}"])`
+		}
+		return &cti.ConfigError{Path: "(file)", Reason: reason}
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil && !errors.Is(err, io.EOF) {
+		return nil, invalid(err)
+	}
+	if len(doc.Content) == 0 {
+		return nil, &cti.ConfigError{Path: "(file)", Reason: "the file is empty: it needs at least subscribe and rules"}
+	}
+	for {
+		var next yaml.Node
+		err := dec.Decode(&next)
+		if errors.Is(err, io.EOF) {
+			return &doc, nil
+		}
+		if err != nil {
+			return nil, invalid(err)
+		}
+		if len(next.Content) == 1 && next.Content[0].Kind == yaml.ScalarNode && next.Content[0].Tag == "!!null" && next.Content[0].Value == "" {
+			continue // a trailing --- with nothing after it
+		}
+		return nil, &cti.ConfigError{Path: "(file)", Line: next.Line,
+			Reason: "a second YAML document starts here (after ---) and would be ignored: a rules file is one document; remove the --- line and merge its keys into the first document"}
+	}
+}
+
 func unjoin(err error) []error {
 	if j, ok := err.(interface{ Unwrap() []error }); ok {
 		return j.Unwrap()
@@ -254,9 +287,13 @@ type node struct {
 	fields map[string]*node // a mapping with these keys
 	list   *node            // a sequence of these (a single value is accepted as a list of one)
 	values *node            // a mapping with any keys, values of this shape
+	truth  bool             // a single value, true or false
 }
 
-var scalar = &node{}
+var (
+	scalar  = &node{}
+	boolean = &node{truth: true}
+)
 
 func listOf(n *node) *node { return &node{list: n} }
 
@@ -269,7 +306,7 @@ var schema = &node{fields: map[string]*node{
 		}},
 		"identify": listOf(scalar),
 		"popup":    scalar, "pop_on": scalar, "multiple": scalar, "nomatch": scalar, "subject": scalar,
-		"identify_early": scalar,
+		"identify_early": boolean,
 		"sync": {fields: map[string]*node{
 			"ticket": scalar, "comment": scalar, "fields": {values: scalar}, "tags": listOf(scalar), "template": scalar,
 		}},
@@ -318,11 +355,15 @@ func (l *loader) walk(n *yaml.Node, path string, s *node) {
 			l.errs = append(l.errs, &cti.ConfigError{Path: orTop(path), Line: n.Line, Reason: "want a mapping of keys, got " + kindName(n)})
 			return
 		}
+		seen := map[string]*yaml.Node{}
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
 			sub, ok := s.fields[k.Value]
 			if !ok {
 				l.errs = append(l.errs, &cti.ConfigError{Path: join(path, k.Value), Line: k.Line, Reason: unknownKey(k.Value, s)})
+				continue
+			}
+			if l.twice(seen, k, path) {
 				continue
 			}
 			l.walk(v, join(path, k.Value), sub)
@@ -332,9 +373,27 @@ func (l *loader) walk(n *yaml.Node, path string, s *node) {
 			l.errs = append(l.errs, &cti.ConfigError{Path: orTop(path), Line: n.Line, Reason: "want a mapping, got " + kindName(n)})
 			return
 		}
+		seen := map[string]*yaml.Node{}
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
-			l.expand(k, join(path, k.Value))
+			if k.Kind == yaml.AliasNode && k.Alias != nil {
+				k = k.Alias
+			}
+			if k.Kind != yaml.ScalarNode {
+				l.errs = append(l.errs, &cti.ConfigError{Path: join(path, k.Value), Line: k.Line, Reason: "want a single value as the key, got " + kindName(k)})
+				continue
+			}
+			if l.expand(k, join(path, k.Value)) && l.typed(k, join(path, k.Value), scalar) {
+				if k.Tag == "!!null" {
+					// Decoding would drop the entry.
+					l.errs = append(l.errs, &cti.ConfigError{Path: join(path, k.Value), Line: k.Line, Value: k.Value,
+						Reason: "empty key: write a key or remove the entry"})
+					continue
+				}
+				if l.twice(seen, k, path) {
+					continue
+				}
+			}
 			l.walk(v, join(path, k.Value), s.values)
 		}
 	case s.list != nil:
@@ -347,15 +406,76 @@ func (l *loader) walk(n *yaml.Node, path string, s *node) {
 			return
 		}
 		for i, item := range n.Content {
-			l.walk(item, fmt.Sprintf("%s[%d]", path, i), s.list)
+			p := fmt.Sprintf("%s[%d]", path, i)
+			l.walk(item, p, s.list)
+			if item.Kind == yaml.AliasNode && item.Alias != nil {
+				item = item.Alias
+			}
+			if item.Kind == yaml.ScalarNode && item.Tag == "!!null" {
+				// Decoding would drop the item: [~] would become [], which
+				// means any.
+				l.errs = append(l.errs, &cti.ConfigError{Path: p, Line: item.Line, Value: item.Value,
+					Reason: "empty item: write a value or remove the item (to mean any, leave the whole list empty)"})
+			}
 		}
 	default:
 		if n.Kind != yaml.ScalarNode {
 			l.errs = append(l.errs, &cti.ConfigError{Path: path, Line: n.Line, Reason: "want a single value, got " + kindName(n)})
 			return
 		}
-		l.expand(n, path)
+		if l.expand(n, path) {
+			l.typed(n, path, s)
+		}
 	}
+}
+
+// twice reports a key given twice in one mapping (the YAML decoder would
+// reject it without saying where) and records k in seen.
+func (l *loader) twice(seen map[string]*yaml.Node, k *yaml.Node, path string) bool {
+	first, dup := seen[k.Value]
+	if !dup {
+		seen[k.Value] = k
+		return false
+	}
+	name, where := k.Value, "in "+path
+	if name == "" {
+		name = `""`
+	}
+	if path == "" {
+		where = "at the top level"
+	}
+	l.errs = append(l.errs, &cti.ConfigError{Path: join(path, k.Value), Line: k.Line,
+		Reason: fmt.Sprintf("%s is given twice %s (lines %d and %d): keep one", name, where, first.Line, k.Line)})
+	return true
+}
+
+// typed checks that the scalar n decodes into what s expects, so a wrong
+// type is reported with its key path rather than by the YAML decoder.
+func (l *loader) typed(n *yaml.Node, path string, s *node) bool {
+	var err error
+	if s.truth {
+		var b bool
+		err = n.Decode(&b)
+	} else {
+		var str string
+		err = n.Decode(&str)
+	}
+	if err == nil {
+		return true
+	}
+	reason := "want a single value"
+	switch {
+	case s.truth && n.Style&(yaml.SingleQuotedStyle|yaml.DoubleQuotedStyle) != 0:
+		reason = "want true or false, without quotes"
+	case s.truth && n.Style&yaml.TaggedStyle != 0:
+		reason = "want true or false, without the tag " + n.Tag
+	case s.truth:
+		reason = "want true or false"
+	case n.Style&yaml.TaggedStyle != 0:
+		reason = "the value does not fit its tag " + n.Tag + ": remove the tag"
+	}
+	l.errs = append(l.errs, &cti.ConfigError{Path: path, Line: n.Line, Value: n.Value, Reason: reason})
+	return false
 }
 
 func orTop(path string) string {
@@ -367,11 +487,15 @@ func orTop(path string) string {
 
 var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}`)
 
-// expand replaces ${NAME} and ${NAME:-default} in a scalar.
-func (l *loader) expand(n *yaml.Node, path string) {
+// expand replaces ${NAME} and ${NAME:-default} in a scalar, reporting
+// false when a variable is not set. The result is read as YAML reads the
+// value written out: a plain value by its content (true is a boolean, an
+// empty value is no value), a quoted, block or tagged one as it was.
+func (l *loader) expand(n *yaml.Node, path string) bool {
 	if !strings.Contains(n.Value, "${") {
-		return
+		return true
 	}
+	set := true
 	n.Value = envRef.ReplaceAllStringFunc(n.Value, func(m string) string {
 		sub := envRef.FindStringSubmatch(m)
 		if v, ok := l.env(sub[1]); ok && v != "" {
@@ -380,12 +504,21 @@ func (l *loader) expand(n *yaml.Node, path string) {
 		if sub[2] != "" {
 			return sub[3]
 		}
+		set = false
 		l.errs = append(l.errs, &cti.ConfigError{Path: path, Line: n.Line, Value: m,
 			Reason: "environment variable " + sub[1] + " is not set: set it, or write ${" + sub[1] + ":-default}"})
 		return ""
 	})
-	n.Tag = "!!str"
-	n.Style = 0
+	switch {
+	case !set:
+		n.Tag = "!!str" // already reported: no second error for the same value
+	case n.Style&(yaml.TaggedStyle|yaml.SingleQuotedStyle|yaml.DoubleQuotedStyle|yaml.LiteralStyle|yaml.FoldedStyle) == 0:
+		n.Tag = ""
+		if n.Tag = n.ShortTag(); n.Tag == "!!merge" {
+			n.Tag = "!!str" // a key made "<<" is not a merge
+		}
+	}
+	return set
 }
 
 func unknownKey(k string, s *node) string {

@@ -167,3 +167,165 @@ rules:
 	}))
 	require.NoError(t, err)
 }
+
+func TestEnvInPlainValueIsReadByContent(t *testing.T) {
+	src := `
+subscribe:
+  queues: ${QUEUE}
+rules:
+  - name: ${NAME}
+    identify: [phone]
+    identify_early: ${EARLY}
+`
+	for _, early := range []string{"true", "false"} {
+		cfg, err := config.Parse([]byte(src), env(map[string]string{"QUEUE": "007", "NAME": "true", "EARLY": early}))
+		require.NoError(t, err, "EARLY=%s", early)
+		assert.Equal(t, early == "true", cfg.Rules.Rules[0].IdentifyEarly, "${EARLY} is a boolean")
+		assert.Equal(t, []string{"007"}, cfg.Rules.Subscribe.Queues, "a text field keeps the text as written")
+		assert.Equal(t, "true", cfg.Rules.Rules[0].Name)
+	}
+
+	cfg, err := config.Parse([]byte(strings.Replace(src, "${EARLY}", "${EARLY:-true}", 1)), env(map[string]string{"QUEUE": "q1", "NAME": "a"}))
+	require.NoError(t, err)
+	assert.True(t, cfg.Rules.Rules[0].IdentifyEarly, "the default is read by content too")
+}
+
+func TestEnvInQuotedValueStaysText(t *testing.T) {
+	src := `
+subscribe: {queues: ["${QUEUE}"]}
+rules:
+  - name: a
+    identify: [phone]
+    identify_early: "${EARLY}"
+`
+	_, err := config.Parse([]byte(src), env(map[string]string{"QUEUE": "q1", "EARLY": "true"}))
+	require.Error(t, err, `"${EARLY}" is the text "true", as "true" is`)
+	assert.ErrorIs(t, err, cti.ErrInvalid)
+	assert.Equal(t, `line 6: rules[0].identify_early: "true": want true or false, without quotes`, err.Error())
+
+	_, err = config.Parse([]byte(strings.Replace(src, `"${EARLY}"`, `!!str ${EARLY}`, 1)), env(map[string]string{"QUEUE": "q1", "EARLY": "true"}))
+	require.Error(t, err, "an explicit tag is kept")
+	assert.Equal(t, `line 6: rules[0].identify_early: "true": want true or false, without the tag !!str`, err.Error())
+
+	cfg, err := config.Parse([]byte(strings.Replace(src, `identify_early: "${EARLY}"`, `subject: "${EARLY}"`, 1)),
+		env(map[string]string{"QUEUE": "null", "EARLY": "true"}))
+	require.NoError(t, err)
+	assert.Equal(t, []string{"null"}, cfg.Rules.Subscribe.Queues, "a quoted value is never no value")
+	assert.Equal(t, "true", cfg.Rules.Rules[0].Subject)
+}
+
+func TestWrongTypeNamesKeyPath(t *testing.T) {
+	cases := map[string]string{
+		"maybe":   `line 6: rules[0].identify_early: "maybe": want true or false`,
+		"1":       `line 6: rules[0].identify_early: "1": want true or false`,
+		`"true"`:  `line 6: rules[0].identify_early: "true": want true or false, without quotes`,
+		"${MODE}": `line 6: rules[0].identify_early: "sometimes": want true or false`,
+	}
+	for value, want := range cases {
+		t.Run(value, func(t *testing.T) {
+			src := `
+subscribe: {queues: [q1]}
+rules:
+  - name: a
+    identify: [phone]
+    identify_early: ` + value + `
+`
+			_, err := config.Parse([]byte(src), env(map[string]string{"MODE": "sometimes"}))
+			require.Error(t, err)
+			assert.ErrorIs(t, err, cti.ErrInvalid)
+			assert.Equal(t, want, err.Error())
+		})
+	}
+
+	_, err := config.Parse([]byte(`
+subscribe: {queues: [q1]}
+rules:
+  - name: !!int a
+    identify: [phone]
+`))
+	require.Error(t, err)
+	assert.Equal(t, `line 4: rules[0].name: "a": the value does not fit its tag !!int: remove the tag`, err.Error())
+}
+
+func TestDuplicateKeyNamesKeyPath(t *testing.T) {
+	src := `
+subscribe: {queues: [q1]}
+rules:
+  - name: a
+    identify: [phone]
+    popup: user
+    popup: none
+    sync: {tags: [x], tags: [y]}
+agents:
+  ${AGENT}: z1@example.com
+  u1@example.com: z2@example.com
+rules: []
+`
+	_, err := config.Parse([]byte(src), env(map[string]string{"AGENT": "u1@example.com"}))
+	require.Error(t, err)
+	assert.ErrorIs(t, err, cti.ErrInvalid)
+	assert.Equal(t, strings.Join([]string{
+		`line 7: rules[0].popup: popup is given twice in rules[0] (lines 6 and 7): keep one`,
+		`line 8: rules[0].sync.tags: tags is given twice in rules[0].sync (lines 8 and 8): keep one`,
+		`line 11: agents.u1@example.com: u1@example.com is given twice in agents (lines 10 and 11): keep one`,
+		`line 12: rules: rules is given twice at the top level (lines 3 and 12): keep one`,
+	}, "\n"), err.Error())
+}
+
+func TestSecondDocumentIsRejected(t *testing.T) {
+	one := `
+subscribe: {queues: [q1]}
+rules:
+  - name: a
+    identify: [phone]
+`
+	_, err := config.Parse([]byte(one + "---\nrules:\n  - name: b\n    popup: bogus\n"))
+	require.Error(t, err, "the second document would be ignored")
+	assert.ErrorIs(t, err, cti.ErrInvalid)
+	assert.Contains(t, err.Error(), "line 6: (file): a second YAML document starts here")
+	assert.Contains(t, err.Error(), "remove the --- line")
+
+	_, err = config.Parse([]byte(one + "---\n- [\n"))
+	require.Error(t, err, "a broken second document is not ignored either")
+	assert.Contains(t, err.Error(), "(file): not valid YAML")
+
+	_, err = config.Parse([]byte(one + "---\n# nothing here\n"))
+	assert.NoError(t, err, "a trailing --- with nothing after it ignores nothing")
+}
+
+func TestEmptyListItemIsRejected(t *testing.T) {
+	cfg, err := config.Parse([]byte(`
+subscribe: {queues: [q1]}
+rules:
+  - name: a
+    identify: [phone]
+    when: {media: [~], queues: [~]}
+`))
+	require.Error(t, err, "the empty items would be dropped: the rule would match any media, any queue")
+	require.Nil(t, cfg)
+	assert.Contains(t, err.Error(), `line 6: rules[0].when.media[0]: "~": empty item`)
+	assert.Contains(t, err.Error(), `line 6: rules[0].when.queues[0]: "~": empty item`)
+
+	src := `
+subscribe:
+  queues: ${QUEUE:-}
+rules:
+  - name: a
+    when: {media: [~], queues: [q1, null]}
+    identify:
+      - phone
+      -
+agents:
+  ~: z@example.com
+`
+	_, err = config.Parse([]byte(src), env(nil))
+	require.Error(t, err)
+	assert.ErrorIs(t, err, cti.ErrInvalid)
+	assert.Equal(t, strings.Join([]string{
+		`line 3: subscribe.queues[0]: empty item: write a value or remove the item (to mean any, leave the whole list empty)`,
+		`line 6: rules[0].when.media[0]: "~": empty item: write a value or remove the item (to mean any, leave the whole list empty)`,
+		`line 6: rules[0].when.queues[1]: "null": empty item: write a value or remove the item (to mean any, leave the whole list empty)`,
+		`line 9: rules[0].identify[1]: empty item: write a value or remove the item (to mean any, leave the whole list empty)`,
+		`line 11: agents.~: "~": empty key: write a key or remove the entry`,
+	}, "\n"), err.Error())
+}

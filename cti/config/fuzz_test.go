@@ -30,6 +30,8 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("subscribe: {queues: [q]}\nrules:\n  - name: r\n    subject: \"{{template \\\"x\\\"}}\"\n"))
 	f.Add([]byte("&a [*a, *a]"))
 	f.Add([]byte("subscribe: &s {queues: [q], users: *s}\n"))
+	f.Add([]byte("subscribe: {queues: [q]}\nrules:\n  - name: r\n    identify: [phone]\n    identify_early: ${Q}\n    popup: user\n    popup: none\n---\nrules: [~]\n"))
+	f.Add([]byte("subscribe: {queues: [q, ~]}\nrules:\n  - {name: r, identify: [phone], identify_early: \"${E:-true}\"}\nagents: {${Q}: a, queue-1: b, ~: c}\n"))
 	env := func(k string) (string, bool) {
 		if k == "Q" {
 			return "queue-1", true
