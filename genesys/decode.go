@@ -180,6 +180,9 @@ func acwState(s string) cti.ACWState {
 }
 
 func isAgent(p *wireParticipant) bool {
+	if p.MonitoredParticipantID != "" || p.CoachedParticipantID != "" {
+		return false // a supervisor listening in on or coaching a leg
+	}
 	switch strings.ToLower(p.Purpose) {
 	case "agent":
 		return true
@@ -396,12 +399,13 @@ func (d *Decoder) leg(p *wireParticipant, media int) (cti.AgentLeg, bool) {
 	// The leg's state over all its communications (a callback leg has the
 	// callback and the call the agent places): connected if any is,
 	// alerting if any is, disconnected when all are.
-	var anyConn, anyAlert, allDisc, some bool
+	var anyConn, anyAlert, allDisc, some, everConn bool
 	allDisc = true
 	var wrap *wireWrapup
 	var acw cti.ACWState
 	p.allComms(func(_ int, cm *wireComm) {
 		some = true
+		everConn = everConn || !cm.ConnectedTime.IsZero()
 		switch legState(cm.State) {
 		case cti.LegConnected:
 			anyConn = true
@@ -440,6 +444,12 @@ func (d *Decoder) leg(p *wireParticipant, media int) (cti.AgentLeg, bool) {
 		wrap = prim.Wrapup
 	}
 	leg.WrapupExpected = leg.WrapupExpected || p.WrapupRequired || p.WrapupExpected
+	if leg.State == cti.LegDisconnected && !everConn && p.ConnectedTime.IsZero() {
+		// Genesys sets wrapupExpected while the leg rings ("once the call
+		// connects"): a leg that ended without ever connecting (not
+		// answered, declined) owes no wrap-up.
+		leg.WrapupExpected = false
+	}
 	leg.ACW = acw
 	leg.DisconnectType = prim.DisconnectType
 	leg.AlertTime = first(prim.StartAlertingTime.Time, p.StartTime.Time)

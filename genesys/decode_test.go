@@ -418,3 +418,67 @@ func TestTransferDestinationPastQueues(t *testing.T) {
 		})
 	}
 }
+
+// TestSupervisorIsNotALeg: a supervisor listening in on (or coaching)
+// agent A's call is a participant with purpose agent and
+// monitoredParticipantId (coachedParticipantId). It is no leg of the
+// conversation (no pop, no sync), nor the destination of A's transfer to
+// the Billing queue, whether from the participants or from analytics.
+func TestSupervisorIsNotALeg(t *testing.T) {
+	for _, field := range []string{"monitoredParticipantId", "coachedParticipantId"} {
+		body := `{"id":"c1","participants":[
+ {"id":"cust","purpose":"customer","address":"tel:+14155550100","calls":[{"id":"k1","state":"connected","direction":"inbound","connectedTime":"2026-01-01T10:00:00Z"}]},
+ {"id":"acd1","purpose":"acd","queueId":"qSupport","calls":[{"state":"disconnected","disconnectType":"transfer","disconnectedTime":"2026-01-01T10:00:40Z"}]},
+ {"id":"legA","purpose":"agent","userId":"uA","queueId":"qSupport","calls":[{"id":"a1","state":"disconnected","direction":"inbound","disconnectType":"transfer","connectedTime":"2026-01-01T10:00:40Z","disconnectedTime":"2026-01-01T10:03:00Z"}]},
+ {"id":"sup","purpose":"agent","userId":"uSupervisor","` + field + `":"legA","calls":[{"id":"s1","state":"disconnected","direction":"inbound","disconnectType":"client","connectedTime":"2026-01-01T10:01:00Z","disconnectedTime":"2026-01-01T10:03:00Z"}]},
+ {"id":"acd2","purpose":"acd","queueId":"qBilling","calls":[{"state":"disconnected","disconnectType":"transfer","disconnectedTime":"2026-01-01T10:03:20Z"}]},
+ {"id":"legB","purpose":"agent","userId":"uB","queueId":"qBilling","calls":[{"id":"b1","state":"connected","direction":"inbound","connectedTime":"2026-01-01T10:03:20Z"}]}]}`
+		c, err := (&genesys.Decoder{}).Conversation([]byte(body), fixedTime)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var users []string
+		for _, l := range c.Agents {
+			users = append(users, l.UserID)
+		}
+		if strings.Join(users, ",") != "uA,uB" {
+			t.Errorf("%s: legs of %v, want uA and uB", field, users)
+		}
+		if len(c.Transfers) != 1 || c.Transfers[0].ToQueue.ID != "qBilling" || c.Transfers[0].ToUser.ID != "" {
+			t.Errorf("%s: transfers %+v, want A to the Billing queue", field, c.Transfers)
+		}
+		c.Transfers = nil
+		analytics := `{"participants":[
+ {"participantId":"legA","purpose":"agent","userId":"uA","sessions":[{"mediaType":"voice","segments":[{"segmentType":"interact","segmentStart":"2026-01-01T10:00:40Z","segmentEnd":"2026-01-01T10:03:00Z","queueId":"qSupport","disconnectType":"transfer"}]}]},
+ {"participantId":"sup","purpose":"agent","userId":"uSupervisor","sessions":[{"mediaType":"voice","` + field + `":"legA","segments":[{"segmentType":"interact","segmentStart":"2026-01-01T10:01:00Z","segmentEnd":"2026-01-01T10:03:00Z","disconnectType":"client"}]}]},
+ {"participantId":"acd2","purpose":"acd","sessions":[{"mediaType":"voice","segments":[{"segmentType":"interact","segmentStart":"2026-01-01T10:03:00Z","segmentEnd":"2026-01-01T10:03:20Z","queueId":"qBilling","disconnectType":"transfer"}]}]}]}`
+		if err := genesys.ApplyAnalytics(c, []byte(analytics)); err != nil {
+			t.Fatal(err)
+		}
+		if len(c.Transfers) != 1 || c.Transfers[0].ToQueue.ID != "qBilling" || c.Transfers[0].ToUser.ID != "" {
+			t.Errorf("%s: transfers from analytics %+v, want A to the Billing queue", field, c.Transfers)
+		}
+	}
+}
+
+// TestUnansweredLegOwesNoWrapup: Genesys sets wrapupExpected (and
+// wrapupRequired) on a leg while it rings. Agent A does not answer
+// (transfer.noanswer, never connected); agent B answers and wraps up. A's
+// leg expects no wrap-up: the engine would wait for one for hours. B's
+// does, and so does a leg still ringing.
+func TestUnansweredLegOwesNoWrapup(t *testing.T) {
+	body := `{"id":"c1","participants":[
+ {"id":"cust","purpose":"customer","address":"tel:+14155550100","calls":[{"id":"k1","state":"disconnected","direction":"inbound","disconnectType":"peer","connectedTime":"2026-01-01T10:00:00Z","disconnectedTime":"2026-01-01T10:05:00Z"}]},
+ {"id":"legA","purpose":"agent","userId":"uA","queueId":"q1","wrapupRequired":true,"wrapupExpected":true,"calls":[{"id":"a1","state":"disconnected","direction":"inbound","disconnectType":"transfer.noanswer","disconnectedTime":"2026-01-01T10:00:30Z","afterCallWorkRequired":true}]},
+ {"id":"legB","purpose":"agent","userId":"uB","queueId":"q1","wrapupRequired":true,"wrapupExpected":true,"calls":[{"id":"b1","state":"disconnected","direction":"inbound","disconnectType":"client","connectedTime":"2026-01-01T10:00:40Z","disconnectedTime":"2026-01-01T10:05:00Z"}]},
+ {"id":"legC","purpose":"agent","userId":"uC","queueId":"q1","wrapupRequired":true,"wrapupExpected":true,"calls":[{"id":"c1","state":"alerting","direction":"inbound"}]}]}`
+	c, err := (&genesys.Decoder{}).Conversation([]byte(body), fixedTime)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for leg, want := range map[string]bool{"legA": false, "legB": true, "legC": true} {
+		if l := c.Leg(leg); l == nil || l.WrapupExpected != want {
+			t.Errorf("%s: %+v, want WrapupExpected %v", leg, l, want)
+		}
+	}
+}

@@ -530,7 +530,11 @@ type analyticsPartcpt struct {
 		SessionID          string `json:"sessionId"`
 		MediaType          string `json:"mediaType"`
 		OutboundCampaignID string `json:"outboundCampaignId"`
-		Segments           []struct {
+		// A supervisor's session listening in on or coaching another
+		// participant.
+		MonitoredParticipantID string `json:"monitoredParticipantId"`
+		CoachedParticipantID   string `json:"coachedParticipantId"`
+		Segments               []struct {
 			SegmentType    string   `json:"segmentType"`
 			SegmentStart   wtime    `json:"segmentStart"`
 			SegmentEnd     wtime    `json:"segmentEnd"`
@@ -607,7 +611,7 @@ func applyAnalytics(c *cti.Conversation, a *analyticsConv) {
 								t.ToQueue = cti.Ref{ID: n.Sessions[0].Segments[0].QueueID}
 								break
 							}
-							if n.Purpose == "agent" || n.Purpose == "user" {
+							if (n.Purpose == "agent" || n.Purpose == "user") && !n.observer() {
 								t.ToUser = cti.Ref{ID: n.UserID}
 								break
 							}
@@ -630,6 +634,17 @@ func applyAnalytics(c *cti.Conversation, a *analyticsConv) {
 	if len(c.Transfers) == 0 && len(derived) > 0 {
 		c.Transfers = derived
 	}
+}
+
+// observer reports whether p only listened in on or coached others (a
+// supervisor), never a leg of the conversation.
+func (p *analyticsPartcpt) observer() bool {
+	for _, s := range p.Sessions {
+		if s.MonitoredParticipantID == "" && s.CoachedParticipantID == "" {
+			return false
+		}
+	}
+	return len(p.Sessions) > 0
 }
 
 // leftAt is when p left the conversation: the end of its last segment

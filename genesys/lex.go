@@ -583,6 +583,10 @@ func (l *lexer) participant(p *wireParticipant) {
 			p.WrapupRequired = l.boolean()
 		case "wrapupExpected":
 			p.WrapupExpected = l.boolean()
+		case "monitoredParticipantId":
+			p.MonitoredParticipantID = l.str()
+		case "coachedParticipantId":
+			p.CoachedParticipantID = l.str()
 		case "wrapup":
 			l.wrapup(&p.Wrapup)
 		case "conversationRoutingData":

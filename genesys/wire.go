@@ -21,30 +21,34 @@ type wireConversation struct {
 }
 
 type wireParticipant struct {
-	ID                string            `json:"id"`
-	StartTime         wtime             `json:"startTime"` // REST only
-	ConnectedTime     wtime             `json:"connectedTime"`
-	EndTime           wtime             `json:"endTime"`
-	UserID            string            `json:"userId"`
-	Name              string            `json:"name"`
-	QueueID           string            `json:"queueId"`
-	QueueName         string            `json:"queueName"` // REST only
-	Purpose           string            `json:"purpose"`
-	Address           string            `json:"address"`
-	Ani               string            `json:"ani"`     // REST only
-	AniName           string            `json:"aniName"` // REST only
-	Dnis              string            `json:"dnis"`    // REST only
-	WrapupRequired    bool              `json:"wrapupRequired"`
-	WrapupExpected    bool              `json:"wrapupExpected"` // topics only
-	Wrapup            *wireWrapup       `json:"wrapup"`
-	RoutingData       *wireRoutingData  `json:"conversationRoutingData"`
-	Attributes        map[string]string `json:"attributes"`
-	Calls             []wireComm        `json:"calls"`
-	Callbacks         []wireComm        `json:"callbacks"`
-	Chats             []wireComm        `json:"chats"`
-	Emails            []wireComm        `json:"emails"`
-	Messages          []wireComm        `json:"messages"`
-	SocialExpressions []wireComm        `json:"socialExpressions"`
+	ID             string `json:"id"`
+	StartTime      wtime  `json:"startTime"` // REST only
+	ConnectedTime  wtime  `json:"connectedTime"`
+	EndTime        wtime  `json:"endTime"`
+	UserID         string `json:"userId"`
+	Name           string `json:"name"`
+	QueueID        string `json:"queueId"`
+	QueueName      string `json:"queueName"` // REST only
+	Purpose        string `json:"purpose"`
+	Address        string `json:"address"`
+	Ani            string `json:"ani"`     // REST only
+	AniName        string `json:"aniName"` // REST only
+	Dnis           string `json:"dnis"`    // REST only
+	WrapupRequired bool   `json:"wrapupRequired"`
+	WrapupExpected bool   `json:"wrapupExpected"` // topics only
+	// The participant a supervisor listens in on or coaches: an
+	// observer, not a leg of the conversation.
+	MonitoredParticipantID string            `json:"monitoredParticipantId"`
+	CoachedParticipantID   string            `json:"coachedParticipantId"`
+	Wrapup                 *wireWrapup       `json:"wrapup"`
+	RoutingData            *wireRoutingData  `json:"conversationRoutingData"`
+	Attributes             map[string]string `json:"attributes"`
+	Calls                  []wireComm        `json:"calls"`
+	Callbacks              []wireComm        `json:"callbacks"`
+	Chats                  []wireComm        `json:"chats"`
+	Emails                 []wireComm        `json:"emails"`
+	Messages               []wireComm        `json:"messages"`
+	SocialExpressions      []wireComm        `json:"socialExpressions"`
 }
 
 type wireRoutingData struct {
