@@ -118,10 +118,11 @@ type Enricher struct {
 	ttl      time.Duration
 	sf       singleflight.Group
 
-	mu    sync.Mutex
-	names map[string]nameEntry
-	ends  map[string]*endData
-	order []string // ends keys, oldest first (bounded)
+	mu     sync.Mutex
+	names  map[string]nameEntry
+	denied map[string]bool // kinds of name the OAuth client may not read (warned once)
+	ends   map[string]*endData
+	order  []string // ends keys, oldest first (bounded)
 }
 
 var _ cti.Enricher = (*Enricher)(nil)
@@ -129,7 +130,13 @@ var _ cti.Enricher = (*Enricher)(nil)
 type nameEntry struct {
 	name, email, category string
 	at                    time.Time
-	missing               bool // 404: the object is gone
+	missing               bool // 404: the object is gone (403: not ours to read)
+}
+
+// namePermission is the permission a kind of name lookup needs.
+var namePermission = map[string]string{
+	"user": "directory:user:view", "queue": "routing:queue:view",
+	"code": "routing:wrapupCode:view", "campaign": "outbound:campaign:view",
 }
 
 // endData is what was fetched about a finished conversation.
@@ -328,7 +335,24 @@ func (e *Enricher) name(ctx context.Context, kind, id string) (nameEntry, error)
 	}
 	v, err, _ := e.sf.Do(key, func() (any, error) {
 		n, err := e.fetchName(ctx, kind, id)
-		if err != nil && isStatus(err, http.StatusNotFound) {
+		switch {
+		case err == nil:
+		case isStatus(err, http.StatusNotFound):
+			n, err = nameEntry{missing: true}, nil
+		case isStatus(err, http.StatusForbidden):
+			// A permission the OAuth client lacks: asking again for every
+			// frame would not help (and would spend the API budget).
+			e.mu.Lock()
+			first := !e.denied[kind]
+			if e.denied == nil {
+				e.denied = map[string]bool{}
+			}
+			e.denied[kind] = true
+			e.mu.Unlock()
+			if first {
+				e.log.Warn("genesys: the OAuth client may not read "+kind+" names: they are left out (grant "+namePermission[kind]+")",
+					"error", err)
+			}
 			n, err = nameEntry{missing: true}, nil
 		}
 		if err != nil {

@@ -1,6 +1,7 @@
 package genesys_test
 
 import (
+	"fmt"
 	"net/http"
 	"testing"
 	"time"
@@ -372,5 +373,30 @@ func TestRESTFaultsDuringConnect(t *testing.T) {
 	}
 	if src.Stats().Reconnects != 0 {
 		t.Errorf("stats %+v", src.Stats())
+	}
+}
+
+// TestFaultForbiddenNameLookup: the OAuth client lacks
+// directory:user:view, so every GET /api/v2/users/{id} is a 403. The
+// agent's email is left out, and asked for once, not again for every frame
+// of every call (inside the websocket's reader, against the API budget).
+func TestFaultForbiddenNameLookup(t *testing.T) {
+	e := newEnv(t)
+	e.srv.FailREST(gt.Fault{PathPrefix: "/api/v2/users/", Status: http.StatusForbidden, Times: -1})
+	_, col := started(t, e, genesys.WithQueues(gt.QueueSupport))
+	before := e.srv.Stats().Requests["GET /api/v2/users/{id}"]
+	var (
+		last *gt.Conversation
+		leg  string
+	)
+	for i := range 5 {
+		last, leg = wholeCall(e, fmt.Sprintf("+141555503%02d", i), "n")
+	}
+	col.wait(t, last.ID, "the last call wrapped up", wrappedUp(leg))
+	if n := e.srv.Stats().Requests["GET /api/v2/users/{id}"] - before; n > 1 {
+		t.Errorf("%d user lookups for one agent over 5 calls: a 403 is asked again for every frame", n)
+	}
+	if l := col.get(last.ID).Leg(leg); l == nil || l.UserID != gt.AgentBob || l.Email != "" {
+		t.Errorf("leg %+v, want Bob's, without the email only the lookup gives", l)
 	}
 }
