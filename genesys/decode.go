@@ -103,7 +103,7 @@ func (d *Decoder) Frame(frame []byte, observedAt time.Time) (topic string, c *ct
 	if body, err = eventBody(frame, body, exact); err != nil {
 		return string(t), nil, err
 	}
-	c, err = d.Conversation(body, observedAt)
+	c, err = d.frameConversation(frame, body, observedAt)
 	return string(t), c, err
 }
 

@@ -482,3 +482,20 @@ func TestUnansweredLegOwesNoWrapup(t *testing.T) {
 		}
 	}
 }
+
+// TestFrameWithAMemberBeforeMetadata: valid JSON with a member between
+// eventBody and metadata (Genesys sends none) is decoded, not dropped as
+// malformed.
+func TestFrameWithAMemberBeforeMetadata(t *testing.T) {
+	frame := []byte(`{"topicName":"v2.routing.queues.q1.conversations","eventBody":{"id":"c1","participants":[{"id":"p","purpose":"customer","address":"tel:+14155550100","calls":[{"state":"connected"}]}]},"extra":{"k":1},"metadata":{"CorrelationId":"x"}}`)
+	_, c, err := (&genesys.Decoder{}).Frame(frame, fixedTime)
+	if err != nil || c == nil || c.ID != "c1" || c.Customer.Phone != "+14155550100" {
+		t.Fatalf("Frame = %+v, %v; want conversation c1", c, err)
+	}
+	src := newSource(t, newEnv(t), genesys.WithQueues("q1"))
+	var got []*cti.Conversation
+	genesys.HandleFrame(src, cti.HandlerFunc(func(_ context.Context, c *cti.Conversation) error { got = append(got, c); return nil }), frame)
+	if len(got) != 1 || src.Stats().Malformed != 0 {
+		t.Errorf("the source delivered %d (stats %+v), want the conversation", len(got), src.Stats())
+	}
+}

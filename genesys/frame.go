@@ -5,8 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"sync"
+	"time"
 
 	"github.com/cespare/xxhash/v2"
+
+	"github.com/cxplay/ctikit/cti"
 )
 
 // Notification topics and system messages.
@@ -94,6 +97,24 @@ func slowSplit(b []byte) (topic, body []byte, err error) {
 		return nil, nil, errFrame
 	}
 	return []byte(f.TopicName), f.EventBody, nil
+}
+
+// frameConversation decodes the conversation in body, the eventBody
+// splitFrame found in frame. The fast split takes what lies between
+// eventBody and metadata for the body: should another member sit there
+// (Genesys sends none), the body does not decode, and is split again
+// properly.
+func (d *Decoder) frameConversation(frame, body []byte, at time.Time) (*cti.Conversation, error) {
+	c, err := d.Conversation(body, at)
+	if err == nil || errors.Is(err, ErrUnknownMedia) {
+		return c, err
+	}
+	if _, bd, serr := slowSplit(frame); serr == nil && !bytes.Equal(bd, body) {
+		if c, serr := d.Conversation(bd, at); serr == nil {
+			return c, nil
+		}
+	}
+	return nil, err
 }
 
 // eventBody returns the exact eventBody of a frame.

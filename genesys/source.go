@@ -681,7 +681,7 @@ func (s *Source) handle(ctx context.Context, c *conn, frame []byte, at time.Time
 			s.log.Warn("genesys: skipping a malformed notification frame", "topic", topicString(topic), "error", err)
 			return
 		}
-		conv, err := s.dec.Conversation(body, at)
+		conv, err := s.dec.frameConversation(frame, body, at)
 		if err != nil {
 			if errors.Is(err, ErrUnknownMedia) {
 				s.count(func(st *SourceStats) { st.Unknown++ })
