@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -932,37 +933,56 @@ func (e *Enricher) voiceLines(b *strings.Builder, c *cti.Conversation, doc []byt
 	return nil
 }
 
+// chatPage and chatPages bound a chat transcript: Genesys returns at most
+// 100 messages a request; the next page starts after the last message.
+const (
+	chatPage  = 100
+	chatPages = 50
+)
+
 func (e *Enricher) chatTranscript(ctx context.Context, c *cti.Conversation) (cti.Content, error) {
-	raw, err := e.client.getQuery(ctx, "get chat messages", "/api/v2/conversations/chats/"+url.PathEscape(c.ID)+"/messages",
-		map[string]string{"sortOrder": "ascending", "maxResults": "100"})
-	if err != nil {
-		return cti.Content{}, err
-	}
-	var list struct {
-		Entities []struct {
-			Body      string `json:"body"`
-			BodyType  string `json:"bodyType"`
-			Timestamp wtime  `json:"timestamp"`
-			Sender    struct {
-				ID          string `json:"id"`
-				DisplayName string `json:"displayName"`
-				Role        string `json:"role"`
-			} `json:"sender"`
-		} `json:"entities"`
-	}
-	if err := json.Unmarshal(raw, &list); err != nil {
-		return cti.Content{}, fmt.Errorf("genesys: chat messages: %w", err)
-	}
 	var b strings.Builder
-	for _, m := range list.Entities {
-		if m.BodyType != "" && m.BodyType != "standard" {
-			continue // typing indicators, notices
+	after := ""
+	for range chatPages {
+		q := map[string]string{"sortOrder": "ascending", "maxResults": strconv.Itoa(chatPage)}
+		if after != "" {
+			q["after"] = after
 		}
-		who := m.Sender.DisplayName
-		if who == "" {
-			who = e.speaker(c, m.Sender.ID, strings.EqualFold(m.Sender.Role, "customer"))
+		raw, err := e.client.getQuery(ctx, "get chat messages", "/api/v2/conversations/chats/"+url.PathEscape(c.ID)+"/messages", q)
+		if err != nil {
+			return cti.Content{}, err
 		}
-		transcriptLine(&b, m.Timestamp.Time, who, m.Body)
+		var list struct {
+			Entities []struct {
+				ID        string `json:"id"`
+				Body      string `json:"body"`
+				BodyType  string `json:"bodyType"`
+				Timestamp wtime  `json:"timestamp"`
+				Sender    struct {
+					ID          string `json:"id"`
+					DisplayName string `json:"displayName"`
+					Role        string `json:"role"`
+				} `json:"sender"`
+			} `json:"entities"`
+		}
+		if err := json.Unmarshal(raw, &list); err != nil {
+			return cti.Content{}, fmt.Errorf("genesys: chat messages: %w", err)
+		}
+		for _, m := range list.Entities {
+			if m.BodyType != "" && m.BodyType != "standard" {
+				continue // typing indicators, notices
+			}
+			who := m.Sender.DisplayName
+			if who == "" {
+				who = e.speaker(c, m.Sender.ID, strings.EqualFold(m.Sender.Role, "customer"))
+			}
+			transcriptLine(&b, m.Timestamp.Time, who, m.Body)
+		}
+		n := len(list.Entities)
+		if n < chatPage || list.Entities[n-1].ID == "" || list.Entities[n-1].ID == after {
+			break
+		}
+		after = list.Entities[n-1].ID
 	}
 	return cti.Content{Transcript: b.String()}, nil
 }

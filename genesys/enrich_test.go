@@ -3,6 +3,7 @@ package genesys_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -474,5 +475,32 @@ func TestEnrichAnalyticsNotIndexedYet(t *testing.T) {
 	e.srv.FailREST(gt.Fault{PathPrefix: "/api/v2/analytics/", Status: http.StatusNotFound, Times: 1})
 	if err := en.Enrich(ctx, old); err != nil {
 		t.Errorf("Enrich long after the end, analytics 404 = %v; want nil", err)
+	}
+}
+
+// TestEnrichLongChat: Genesys returns a chat's messages 100 at a time; the
+// transcript of a longer chat has them all, in order.
+func TestEnrichLongChat(t *testing.T) {
+	e := newEnv(t)
+	chat, _ := finished(t, e, gt.Spec{Media: gt.MediaChat, From: "kim@example.org", Name: "Kim Lee", Body: "line 0", Queue: gt.QueueSupport},
+		simple(gt.AgentBob, gt.CodeResolved, func(c *gt.Conversation, leg string) {
+			for i := 1; i <= 250; i++ {
+				c.Say(leg, fmt.Sprintf("line %d", i))
+			}
+		}))
+	if err := mustEnricher(t, e.client).Enrich(context.Background(), chat); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(chat.Content.Transcript), "\n")
+	if len(lines) != 251 {
+		t.Fatalf("%d transcript lines, want 251", len(lines))
+	}
+	for i, l := range lines {
+		if !strings.HasSuffix(l, fmt.Sprintf(": line %d", i)) {
+			t.Fatalf("line %d = %q", i, l)
+		}
+	}
+	if n := e.srv.Stats().Requests["GET /api/v2/conversations/chats/{id}/messages"]; n != 3 {
+		t.Errorf("%d message pages read, want 3", n)
 	}
 }

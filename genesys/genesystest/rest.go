@@ -4,6 +4,8 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"net/http"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -171,14 +173,41 @@ func (s *Server) chatMessages(w http.ResponseWriter, r *http.Request) {
 	if c == nil {
 		return
 	}
+	// As Genesys: at most maxResults (up to 100, the default) messages,
+	// chronologically after (before) the message id given, in sortOrder.
+	q := r.URL.Query()
+	max := 100
+	if v := q.Get("maxResults"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 100 {
+			apiError(w, http.StatusBadRequest, "bad.request", "maxResults must be between 1 and 100")
+			return
+		}
+		max = n
+	}
+	lines := c.lines
+	if a := q.Get("after"); a != "" {
+		i := slices.IndexFunc(lines, func(l line) bool { return l.id == a })
+		lines = lines[i+1:] // all of them when the id is unknown
+	}
+	if b := q.Get("before"); b != "" {
+		if i := slices.IndexFunc(lines, func(l line) bool { return l.id == b }); i >= 0 {
+			lines = lines[:i]
+		}
+	}
+	lines = slices.Clone(lines)
+	if q.Get("sortOrder") == "descending" {
+		slices.Reverse(lines)
+	}
+	lines = lines[:min(max, len(lines))]
 	ents := []any{}
-	for _, l := range c.lines {
+	for _, l := range lines {
 		ents = append(ents, map[string]any{
 			"id": l.id, "conversation": map[string]any{"id": c.id}, "body": l.text, "bodyType": "standard", "timestamp": l.at,
 			"sender": map[string]any{"id": l.from.id, "displayName": l.from.name, "role": role(l.from)},
 		})
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"pageSize": len(ents), "entities": ents, "selfUri": r.URL.Path})
+	writeJSON(w, http.StatusOK, map[string]any{"pageSize": max, "entities": ents, "selfUri": r.URL.Path})
 }
 
 func (s *Server) messagesBulk(w http.ResponseWriter, r *http.Request) {
