@@ -261,11 +261,13 @@ func (z *ZAF) sign(payload string) string {
 }
 
 // Authenticate implements Authenticator: a session token from the
-// Authorization header (Bearer) or the "session" query parameter (for
-// EventSource, which cannot set headers).
+// Authorization header (Bearer) or, on a GET, the "session" query
+// parameter (for EventSource, which cannot set headers). A request that
+// acts (a POST) must carry it in the header: a URL ends up in proxy and
+// access logs.
 func (z *ZAF) Authenticate(r *http.Request) (int64, error) {
 	tok := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if tok == "" {
+	if tok == "" && r.Method == http.MethodGet {
 		tok = r.URL.Query().Get("session")
 	}
 	enc, sig, ok := strings.Cut(tok, ".")

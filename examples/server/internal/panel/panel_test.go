@@ -361,6 +361,27 @@ func TestZAFSignedURL(t *testing.T) {
 	assert.True(t, errors.Is(err, ErrUnauthorized))
 }
 
+// A session in the URL is taken for a GET (the live stream: EventSource
+// cannot set headers), not for a request that acts: a POST carries it in
+// the Authorization header.
+func TestZAFSessionInTheURLOnlyForAGet(t *testing.T) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	require.NoError(t, err)
+	z, err := NewZAF(&key.PublicKey, []string{aud}, "acme.zendesk.com")
+	require.NoError(t, err)
+	s := url.QueryEscape(z.Session(101))
+	agent, err := z.Authenticate(httptest.NewRequest("GET", "/api/stream?session="+s, nil))
+	require.NoError(t, err)
+	assert.Equal(t, int64(101), agent)
+	_, err = z.Authenticate(httptest.NewRequest("POST", "/api/choose?session="+s, strings.NewReader("{}")))
+	assert.ErrorIs(t, err, ErrUnauthorized, "a POST with the session in its URL")
+	r := httptest.NewRequest("POST", "/api/choose", strings.NewReader("{}"))
+	r.Header.Set("Authorization", "Bearer "+z.Session(101))
+	agent, err = z.Authenticate(r)
+	require.NoError(t, err)
+	assert.Equal(t, int64(101), agent)
+}
+
 // With a state directory, the session key is kept there: a panel opened
 // before a restart keeps working after it.
 func TestZAFSessionsSurviveRestart(t *testing.T) {
