@@ -348,13 +348,9 @@ func (c *call) createUser() {
 			return
 		}
 	}
-	if u.ExternalID != "" {
-		for _, o := range c.s.users {
-			if o.ExternalID == u.ExternalID {
-				invalid(c.w, "external_id", map[string]any{"description": "External ID: has already been taken", "error": "DuplicateValue"})
-				return
-			}
-		}
+	if u.ExternalID != "" && c.s.userByExternalID(u.ExternalID) != nil {
+		invalid(c.w, "external_id", map[string]any{"description": "External ID: has already been taken", "error": "DuplicateValue"})
+		return
 	}
 	if u.OrganizationID != 0 && c.s.orgs[u.OrganizationID] == nil {
 		invalid(c.w, "organization_id", map[string]any{"description": "Organization: is invalid", "error": "InvalidValue"})
@@ -392,11 +388,7 @@ func (c *call) createOrUpdateUser() {
 		u = c.s.userByEmail(in.User.Email)
 	}
 	if u == nil && in.User.ExternalID != "" {
-		for _, o := range c.s.users {
-			if o.ExternalID == in.User.ExternalID && (u == nil || o.ID < u.ID) {
-				u = o
-			}
-		}
+		u = c.s.userByExternalID(in.User.ExternalID)
 	}
 	if u == nil {
 		c.createUser()

@@ -177,6 +177,18 @@ func (s *Server) userByEmail(email string) *User {
 	return found
 }
 
+// userByExternalID returns the user (the lowest id) whose external id is
+// id.
+func (s *Server) userByExternalID(id string) *User {
+	var found *User
+	for _, u := range s.users {
+		if u.ExternalID == id && (found == nil || u.ID < found.ID) {
+			found = u
+		}
+	}
+	return found
+}
+
 // Users returns every user, by id.
 func (s *Server) Users() []User {
 	s.mu.Lock()
