@@ -293,30 +293,38 @@ type identityIn struct {
 
 var identityTypes = []string{"email", "twitter", "facebook", "google", "phone_number", "agent_forwarding", "any_channel", "foreign", "sdk", "messaging"}
 
-func (c *call) createUser() {
+// userIn decodes the request's {"user": {...}} into a T; nil when it
+// answered the request with an error.
+func userIn[T any](c *call) *T {
 	var in struct {
-		User *struct {
-			Name           string         `json:"name"`
-			Email          string         `json:"email"`
-			Phone          string         `json:"phone"`
-			ExternalID     string         `json:"external_id"`
-			Role           string         `json:"role"`
-			OrganizationID int64          `json:"organization_id"`
-			Notes          string         `json:"notes"`
-			Tags           []string       `json:"tags"`
-			UserFields     map[string]any `json:"user_fields"`
-			Identities     []identityIn   `json:"identities"`
-		} `json:"user"`
+		User *T `json:"user"`
 	}
 	if err := decodeBody(c.body, &in); err != nil {
 		c.badJSON(err)
-		return
+		return nil
 	}
 	if in.User == nil {
 		writeError(c.w, http.StatusBadRequest, "InvalidValue", "user is required")
+	}
+	return in.User
+}
+
+func (c *call) createUser() {
+	nu := userIn[struct {
+		Name           string         `json:"name"`
+		Email          string         `json:"email"`
+		Phone          string         `json:"phone"`
+		ExternalID     string         `json:"external_id"`
+		Role           string         `json:"role"`
+		OrganizationID int64          `json:"organization_id"`
+		Notes          string         `json:"notes"`
+		Tags           []string       `json:"tags"`
+		UserFields     map[string]any `json:"user_fields"`
+		Identities     []identityIn   `json:"identities"`
+	}](c)
+	if nu == nil {
 		return
 	}
-	nu := in.User
 	if strings.TrimSpace(nu.Name) == "" {
 		invalid(c.w, "name", map[string]any{"description": "Name:  is too short (minimum is 1 character)", "error": "BlankValue"})
 		return
@@ -368,33 +376,26 @@ func (c *call) createUser() {
 // is created as by POST /users (201). Of an existing user's fields, only
 // the name is updated here.
 func (c *call) createOrUpdateUser() {
-	var in struct {
-		User *struct {
-			Name       string `json:"name"`
-			Email      string `json:"email"`
-			ExternalID string `json:"external_id"`
-		} `json:"user"`
-	}
-	if err := decodeBody(c.body, &in); err != nil {
-		c.badJSON(err)
-		return
-	}
-	if in.User == nil {
-		writeError(c.w, http.StatusBadRequest, "InvalidValue", "user is required")
+	key := userIn[struct {
+		Name       string `json:"name"`
+		Email      string `json:"email"`
+		ExternalID string `json:"external_id"`
+	}](c)
+	if key == nil {
 		return
 	}
 	var u *User
-	if in.User.Email != "" {
-		u = c.s.userByEmail(in.User.Email)
+	if key.Email != "" {
+		u = c.s.userByEmail(key.Email)
 	}
-	if u == nil && in.User.ExternalID != "" {
-		u = c.s.userByExternalID(in.User.ExternalID)
+	if u == nil && key.ExternalID != "" {
+		u = c.s.userByExternalID(key.ExternalID)
 	}
 	if u == nil {
 		c.createUser()
 		return
 	}
-	if n := strings.TrimSpace(in.User.Name); n != "" {
+	if n := strings.TrimSpace(key.Name); n != "" {
 		u.Name = n
 		u.UpdatedAt = time.Now()
 	}
