@@ -350,13 +350,18 @@ func NewEngine(src Source, rules *Rules, opts ...Option) (*Engine, error) {
 	if e.sink == nil {
 		missing = append(missing, "Sink (WithSink)")
 	}
+	// Every rule counts: one that pops needs a strategy, a popper and the
+	// directory; one that searches at a pop or early needs a matcher.
+	var pops, searches bool
 	for i := range e.rules.Rules {
-		if e.rules.Rules[i].Popup == PopupNone {
-			continue
-		}
-		if e.matcher == nil && len(e.rules.Rules[i].Identify) > 0 {
-			missing = append(missing, "Matcher (WithMatcher)")
-		}
+		r := &e.rules.Rules[i]
+		pops = pops || r.Popup != PopupNone
+		searches = searches || len(r.Identify) > 0 && (r.Popup != PopupNone || r.IdentifyEarly)
+	}
+	if searches && e.matcher == nil {
+		missing = append(missing, "Matcher (WithMatcher)")
+	}
+	if pops {
 		if e.strategy == nil {
 			missing = append(missing, "Strategy (WithStrategy)")
 		}
@@ -366,7 +371,6 @@ func NewEngine(src Source, rules *Rules, opts ...Option) (*Engine, error) {
 		if e.dir == nil {
 			missing = append(missing, "Directory (WithDirectory)")
 		}
-		break
 	}
 	if len(missing) > 0 {
 		return nil, fmt.Errorf("cti: NewEngine: missing %v", missing)

@@ -915,6 +915,20 @@ func TestEngineRunOnceAndRequiredCollaborators(t *testing.T) {
 	var ce *cti.ConfigError
 	require.ErrorAs(t, err, &ce)
 
+	// Every rule counts, not only the first that pops: a later rule that
+	// searches needs a Matcher (it would be called nil in a worker), and
+	// so does one that pops nothing but identifies early.
+	rs := testRules()
+	rs.Rules = append([]cti.Rule{{Name: "new-ticket", When: cti.When{Queues: []string{"Billing"}}, Popup: cti.PopupTicketNew}}, rs.Rules...)
+	_, err = cti.NewEngine(ctitest.NewSource(), rs, cti.WithStrategy(strategy), cti.WithPopper(&popper{}),
+		cti.WithDirectory(directory), cti.WithSink(&sink{}))
+	require.ErrorContains(t, err, "Matcher", "a later rule identifies by phone")
+	early := &cti.Rules{Subscribe: rs.Subscribe, Rules: []cti.Rule{{Name: "early", When: cti.When{Queues: []string{"Support"}},
+		Identify: []cti.IdentifySpec{{Kind: cti.IdentifyPhone}}, Popup: cti.PopupNone, IdentifyEarly: true}}}
+	_, err = cti.NewEngine(ctitest.NewSource(), early, cti.WithSink(&sink{}))
+	require.ErrorContains(t, err, "Matcher", "a rule that pops nothing but identifies early")
+	assert.NotContains(t, err.Error(), "Popper", "a rule that pops nothing needs no popper")
+
 	synctest.Test(t, func(t *testing.T) {
 		r := newRig(t)
 		synctest.Wait()
