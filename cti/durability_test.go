@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -321,5 +322,69 @@ func TestEngineIdleLazyRecordWrittenBeforeForgotten(t *testing.T) {
 		assert.Equal(t, []string{"c1/l1:offered", "c1/l1:connected", "c1/l1:disconnected"}, r.rec.Events("c1/"),
 			"each event once, across the forgetting")
 		require.NoError(t, r.stop())
+	})
+}
+
+// flakyLoads fails LoadConversation a number of times (a network store's
+// timeout, a busy disk).
+type flakyLoads struct {
+	*cti.MemoryStore
+	fail atomic.Int32
+}
+
+func (s *flakyLoads) LoadConversation(ctx context.Context, id string) (*cti.ConvRecord, error) {
+	if s.fail.Add(-1) >= 0 {
+		return nil, errors.New("store: read timeout")
+	}
+	return s.MemoryStore.LoadConversation(ctx, id)
+}
+
+// TestEngineWaitsForARecordItCannotRead: after a restart the state store
+// fails to read a conversation's record once. The engine must not take it
+// for a conversation never seen: that would pop the live leg again, sync
+// the leg already synced again as a first try, and overwrite the stored
+// record. It waits, reads again, and goes on from the record.
+func TestEngineWaitsForARecordItCannotRead(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		mem := cti.NewMemoryStore()
+		sk := &sink{}
+		b := support("c1")
+		r := newRigWith(t, mem, sk)
+		for _, s := range []*cti.Conversation{b.Alert("l1", "u1"), b.Connect("l1"), b.Transfer("l1", "l2", "u2", cti.Ref{}), b.Wrapup("l1", "w", "")} {
+			r.send(s)
+		}
+		time.Sleep(time.Second)
+		synctest.Wait()
+		require.Len(t, r.popper.Calls(), 2, "l1 and l2 popped")
+		require.Equal(t, []string{"c1/l1"}, sk.Keys())
+		require.NoError(t, r.stop())
+
+		fs := &flakyLoads{MemoryStore: mem}
+		fs.fail.Store(1)
+		src, pp := ctitest.NewSource(), &popper{}
+		eng, err := cti.NewEngine(src, testRules(), cti.WithMatcher(&matcher{}), cti.WithStrategy(strategy), cti.WithPopper(pp),
+			cti.WithDirectory(directory), cti.WithSink(sk), cti.WithStore(fs))
+		require.NoError(t, err)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- eng.Run(ctx) }()
+		synctest.Wait()
+		require.NoError(t, src.Send(context.Background(), b.Connect("l2")))
+		synctest.Wait()
+		require.NoError(t, src.Send(context.Background(), b.Disconnect("l2")))
+		time.Sleep(5 * time.Second)
+		synctest.Wait()
+		require.NoError(t, src.Send(context.Background(), b.Wrapup("l2", "w", "")))
+		time.Sleep(5 * time.Second)
+		synctest.Wait()
+		cancel()
+		require.NoError(t, <-done)
+		assert.Empty(t, pp.Calls(), "l2 popped again (it was, before the restart)")
+		assert.Equal(t, []string{"c1/l1", "c1/l2"}, sk.Keys(), "each leg synced once")
+		for _, j := range sk.Jobs() {
+			if j.Key == "c1/l1" && j.Tries != 1 {
+				t.Errorf("l1 synced with Tries %d", j.Tries)
+			}
+		}
 	})
 }

@@ -749,9 +749,28 @@ func (e *Engine) work(cv *conv) {
 			return
 		}
 		sh.mu.Unlock()
-		e.step(cv, snap, msgs, e.at(since))
+		if !e.step(cv, snap, msgs, e.at(since)) {
+			// The state store could not be read: the step goes back in
+			// the mailbox, for the timer step set (or the next snapshot).
+			sh.mu.Lock()
+			if snap != nil {
+				if cv.pending != nil {
+					snap.Merge(cv.pending)
+				}
+				cv.pending, cv.since = snap, since
+			}
+			cv.msgs = append(msgs, cv.msgs...)
+			cv.running = false
+			sh.mu.Unlock()
+			e.busy.Add(-1)
+			return
+		}
 	}
 }
+
+// loadRetry is how long a conversation waits before its record is read
+// again after the state store failed to read it.
+const loadRetry = time.Second
 
 // Stats is a point-in-time view of the engine's load, for metrics and
 // tests.
@@ -771,7 +790,10 @@ func (e *Engine) Stats() Stats {
 	return Stats{Busy: int(e.busy.Load()), Workers: int(e.nWorkers.Load()), Deliveries: int(e.delivering.Load())}
 }
 
-func (e *Engine) step(cv *conv, snap *Conversation, msgs []message, since time.Time) {
+// step acts on a conversation's mail. It returns false, having done
+// nothing, when the conversation's record could not be read: acting
+// without it could pop a leg again, or sync one twice.
+func (e *Engine) step(cv *conv, snap *Conversation, msgs []message, since time.Time) bool {
 	ctx := e.ctx
 	if cv.rec == nil {
 		rec, err := e.state.LoadConversation(ctx, cv.id)
@@ -782,7 +804,11 @@ func (e *Engine) step(cv *conv, snap *Conversation, msgs []message, since time.T
 			cv.stored, cv.resumed = true, true
 		case errors.Is(err, ErrNotFound):
 		default:
-			e.fail(ErrorNotice{ConversationID: cv.id, Stage: "load", Err: err})
+			if ctx.Err() == nil {
+				e.fail(ErrorNotice{ConversationID: cv.id, Stage: "load", Err: err})
+				e.timers.add(time.Now().Add(loadRetry), cv.id)
+			}
+			return false
 		}
 		if cv.rec == nil {
 			cv.inline.rec = ConvRecord{ID: cv.id}
@@ -799,7 +825,7 @@ func (e *Engine) step(cv *conv, snap *Conversation, msgs []message, since time.T
 				m.reply <- chooseReply{err: ErrNoChoice}
 			}
 		}
-		return
+		return true
 	}
 	if snap != nil {
 		if cv.snap == nil {
@@ -816,12 +842,13 @@ func (e *Engine) step(cv *conv, snap *Conversation, msgs []message, since time.T
 		}
 	}
 	if cv.snap == nil {
-		return
+		return true
 	}
 	if since.IsZero() {
 		since = time.Now()
 	}
 	e.evaluate(ctx, cv, since)
+	return true
 }
 
 // evaluate derives each leg's transitions from the merged snapshot and acts

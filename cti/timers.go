@@ -104,7 +104,9 @@ func (e *Engine) janitor(ctx context.Context, now time.Time) {
 			}
 		}
 		for id, cv := range sh.m {
-			if !cv.running && now.Sub(e.at(cv.lastIn)) > e.timing.IdleTimeout {
+			// A conversation with mail waits for its record (the state
+			// store could not read it): not idle.
+			if !cv.running && cv.pending == nil && len(cv.msgs) == 0 && now.Sub(e.at(cv.lastIn)) > e.timing.IdleTimeout {
 				if lazyRecord(cv) {
 					// Write it first: a later update reloads the record,
 					// and must not derive its phases again. Claimed as
