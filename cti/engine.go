@@ -1085,8 +1085,7 @@ func (e *Engine) agent(ctx context.Context, cv *conv, leg *AgentLeg, lr *LegReco
 
 // identify tries the rule's identities in order and returns the first
 // non-empty result.
-func (e *Engine) identify(ctx context.Context, c *Conversation, rule *Rule) (Result, Identity, error) {
-	ids := rule.Identities(c)
+func (e *Engine) identify(ctx context.Context, c *Conversation, rule *Rule, ids []Identity) (Result, Identity, error) {
 	var first Identity
 	for i, id := range ids {
 		if i == 0 {
@@ -1169,9 +1168,16 @@ func (e *Engine) cachedIdentify(ctx context.Context, cv *conv, rule *Rule) (Resu
 	if rec.Identified {
 		return Result{Records: rec.Candidates, More: rec.More}, rec.Identity, nil
 	}
-	res, id, err := e.identify(ctx, cv.snap, rule)
+	ids := rule.Identities(cv.snap)
+	res, id, err := e.identify(ctx, cv.snap, rule, ids)
 	if err != nil {
 		return res, id, err
+	}
+	if len(res.Records) == 0 && len(ids) < len(rule.Identify) {
+		// Some of the rule's identities are not known yet (an attribute
+		// the flow sets in the queue, say): nothing is settled, the next
+		// pop or the sync searches again.
+		return res, id, nil
 	}
 	rec.Identified, rec.Identity, rec.Candidates, rec.More = true, id, cv.keepCandidates(res.Records), res.More
 	cv.searchRule = rule

@@ -1216,6 +1216,46 @@ func TestEngineIdentifiesEarly(t *testing.T) {
 	})
 }
 
+// TestEngineIdentifiesOnceEverythingIsKnown: identify_early runs on the
+// first snapshot in the queue, before the flow there has set the
+// attribute the rule identifies by. "Nothing to search by yet" is not
+// "identified, no match": the pop searches by the attribute. Likewise a
+// search that found nothing by the phone alone, the attribute not set
+// yet, is made again once it is.
+func TestEngineIdentifiesOnceEverythingIsKnown(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rs := testRules()
+		rs.Rules[0].IdentifyEarly = true
+		rs.Rules[0].Identify = []cti.IdentifySpec{{Kind: cti.IdentifyAttribute, Attribute: "Phone", Target: cti.TargetPhone}}
+		r := newRigRules(t, cti.NewMemoryStore(), &sink{}, rs)
+		b := support("c1")
+		r.send(b.Snapshot())
+		assert.Zero(t, r.matcher.Calls(), "searched with nothing to search by")
+		b.Attr("Phone", phoneAlice)
+		r.send(b.Alert("l1", "u1"))
+		assert.Equal(t, 1, r.matcher.Calls(), "searched by the attribute once it is known")
+		if calls := r.popper.Calls(); assert.Len(t, calls, 1) {
+			assert.Equal(t, int64(1), calls[0].Decision.Record.ID, "Alice popped")
+		}
+		require.NoError(t, r.stop())
+
+		rs = testRules()
+		rs.Rules[0].IdentifyEarly = true
+		rs.Rules[0].Identify = []cti.IdentifySpec{{Kind: cti.IdentifyPhone}, {Kind: cti.IdentifyAttribute, Attribute: "Account", Target: cti.TargetPhone}}
+		r = newRigRules(t, cti.NewMemoryStore(), &sink{}, rs)
+		b = ctitest.NewConversation("c2", cti.MediaVoice).Phone("+15550009999").Queue("q-support", "Support")
+		r.send(b.Snapshot())
+		assert.Equal(t, 1, r.matcher.Calls(), "searched early by the phone")
+		b.Attr("Account", phoneAlice)
+		r.send(b.Alert("l1", "u1"))
+		assert.Equal(t, 3, r.matcher.Calls(), "searched again, by the phone and then the attribute now known")
+		if calls := r.popper.Calls(); assert.Len(t, calls, 1) {
+			assert.Equal(t, int64(1), calls[0].Decision.Record.ID, "Alice popped")
+		}
+		require.NoError(t, r.stop())
+	})
+}
+
 // openTicketsMatcher finds two users for every number; Bob (2) has an
 // open ticket, given only when the query asks for open tickets.
 type openTicketsMatcher struct {
