@@ -265,8 +265,13 @@ func (e *Engine) deliver(ctx context.Context, jobs []*SyncJob) {
 				if ctx.Err() != nil {
 					return // shutting down: the job stays in the outbox
 				}
-				if IsRetryable(err) && j.Attempts < e.retry.EnrichAttempts {
-					e.settle(ctx, j, fmt.Errorf("enrich: %w", err))
+				// Retried a few times, whatever the policy's Retryable
+				// (it judges the sink's errors), and never the last
+				// attempt MaxAttempts leaves: then the sync goes on with
+				// what is known.
+				if IsRetryable(err) && j.Attempts < e.retry.EnrichAttempts &&
+					(e.retry.MaxAttempts == 0 || j.Attempts+1 < e.retry.MaxAttempts) {
+					e.settle(ctx, j, &enrichError{err})
 					return
 				}
 				e.fail(ErrorNotice{ConversationID: j.ConversationID, LegID: j.LegID, Rule: j.Rule, Stage: "enrich", Err: err})
@@ -301,6 +306,17 @@ func (e *Engine) deliver(ctx context.Context, jobs []*SyncJob) {
 			e.settle(ctx, j, e.sink.Sync(ctx, j))
 		}
 	}
+}
+
+// enrichError is a transient enrichment failure the dispatcher retries.
+type enrichError struct{ err error }
+
+func (e *enrichError) Error() string { return "enrich: " + e.err.Error() }
+func (e *enrichError) Unwrap() error { return e.err }
+
+func isEnrichError(err error) bool {
+	var ee *enrichError
+	return errors.As(err, &ee)
 }
 
 // parallel runs f(0..n-1), up to 16 at a time; it returns when all have.
@@ -355,7 +371,7 @@ func (e *Engine) settle(ctx context.Context, j *SyncJob, err error) {
 		}
 		oerr = e.outbox.Put(ctx, j)
 		n.State, n.Next, n.Err = SyncDeferred, j.NextAttempt, nil
-	case e.retry.Retryable(err) && (e.retry.MaxAttempts == 0 || j.Attempts+1 < e.retry.MaxAttempts):
+	case (isEnrichError(err) || e.retry.Retryable(err)) && (e.retry.MaxAttempts == 0 || j.Attempts+1 < e.retry.MaxAttempts):
 		j.Attempts++
 		j.NextAttempt = now.Add(e.retry.Backoff(j.Attempts, err))
 		j.LastError = err.Error()

@@ -1366,3 +1366,35 @@ func TestEngineWokenWorkerRunsBeforeTheReaderGoesOn(t *testing.T) {
 	}
 	assert.GreaterOrEqual(t, popped, calls*4/5, "calls that returned after their pop")
 }
+
+// TestEngineEnrichOutageDoesNotBury: a transiently failing enrichment
+// delays a sync a few times, then the sync goes on with what is known. It
+// does not use up the attempts a bounded policy gives the sink, nor depend
+// on the policy's Retryable, which judges the sink's errors.
+func TestEngineEnrichOutageDoesNotBury(t *testing.T) {
+	for name, policy := range map[string]cti.RetryPolicy{
+		"MaxAttempts 3":          {MaxAttempts: 3},
+		"MaxAttempts 2":          {MaxAttempts: 2},
+		"a Retryable of its own": {Retryable: func(error) bool { return false }},
+	} {
+		t.Run(name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				down := cti.EnricherFunc(func(context.Context, *cti.Conversation) error {
+					return &cti.UpstreamError{Service: "genesys", Op: "analytics", Status: 503}
+				})
+				store := cti.NewMemoryStore()
+				r := newRigWith(t, store, &sink{}, cti.WithEnricher(down), cti.WithRetry(policy))
+				b := support("c1")
+				r.send(b.Alert("l1", "u1"))
+				r.send(b.Connect("l1"), b.Hangup("l1"), b.Wrapup("l1", "w", ""))
+				time.Sleep(10 * time.Minute)
+				synctest.Wait()
+				st, err := store.Stats(context.Background())
+				require.NoError(t, err)
+				assert.Zero(t, st.Dead, "buried for an enrichment outage")
+				assert.Equal(t, []string{"c1/l1"}, r.sink.Keys(), "synced without the enrichment")
+				require.NoError(t, r.stop())
+			})
+		})
+	}
+}
