@@ -325,6 +325,21 @@ func TestEngineIdleLazyRecordWrittenBeforeForgotten(t *testing.T) {
 	})
 }
 
+// runOn runs an engine on st (any cti.Store, where the rig takes a
+// MemoryStore) until the returned stop.
+func runOn(t *testing.T, st cti.Store, sk *sink) (*ctitest.Source, *popper, func()) {
+	t.Helper()
+	src, pp := ctitest.NewSource(), &popper{}
+	eng, err := cti.NewEngine(src, testRules(), cti.WithMatcher(&matcher{}), cti.WithStrategy(strategy), cti.WithPopper(pp),
+		cti.WithDirectory(directory), cti.WithSink(sk), cti.WithStore(st))
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- eng.Run(ctx) }()
+	synctest.Wait()
+	return src, pp, func() { cancel(); require.NoError(t, <-done) }
+}
+
 // flakyLoads fails LoadConversation a number of times (a network store's
 // timeout, a busy disk).
 type flakyLoads struct {
@@ -361,14 +376,7 @@ func TestEngineWaitsForARecordItCannotRead(t *testing.T) {
 
 		fs := &flakyLoads{MemoryStore: mem}
 		fs.fail.Store(1)
-		src, pp := ctitest.NewSource(), &popper{}
-		eng, err := cti.NewEngine(src, testRules(), cti.WithMatcher(&matcher{}), cti.WithStrategy(strategy), cti.WithPopper(pp),
-			cti.WithDirectory(directory), cti.WithSink(sk), cti.WithStore(fs))
-		require.NoError(t, err)
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- eng.Run(ctx) }()
-		synctest.Wait()
+		src, pp, stop := runOn(t, fs, sk)
 		require.NoError(t, src.Send(context.Background(), b.Connect("l2")))
 		synctest.Wait()
 		require.NoError(t, src.Send(context.Background(), b.Disconnect("l2")))
@@ -377,8 +385,7 @@ func TestEngineWaitsForARecordItCannotRead(t *testing.T) {
 		require.NoError(t, src.Send(context.Background(), b.Wrapup("l2", "w", "")))
 		time.Sleep(5 * time.Second)
 		synctest.Wait()
-		cancel()
-		require.NoError(t, <-done)
+		stop()
 		assert.Empty(t, pp.Calls(), "l2 popped again (it was, before the restart)")
 		assert.Equal(t, []string{"c1/l1", "c1/l2"}, sk.Keys(), "each leg synced once")
 		for _, j := range sk.Jobs() {
@@ -386,5 +393,40 @@ func TestEngineWaitsForARecordItCannotRead(t *testing.T) {
 				t.Errorf("l1 synced with Tries %d", j.Tries)
 			}
 		}
+	})
+}
+
+// failingPuts is a Store without JobSaver whose outbox Put fails a number
+// of times (a busy disk).
+type failingPuts struct {
+	cti.Store
+	fail atomic.Int32
+}
+
+func (s *failingPuts) Put(ctx context.Context, j *cti.SyncJob) error {
+	if s.fail.Add(-1) >= 0 {
+		return errors.New("outbox: disk busy")
+	}
+	return s.Store.Put(ctx, j)
+}
+
+// TestEngineRetriesAFailedEnqueueShortly: a wrapped-up leg whose job could
+// not be put in the outbox (a store without JobSaver) is tried again a
+// second later, not at the wrap-up timeout hours later.
+func TestEngineRetriesAFailedEnqueueShortly(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		st := &failingPuts{Store: cti.NewMemoryStore()}
+		st.fail.Store(1)
+		sk := &sink{}
+		src, _, stop := runOn(t, st, sk)
+		b := support("c1")
+		for _, s := range []*cti.Conversation{b.Alert("l1", "u1"), b.Connect("l1"), b.Hangup("l1"), b.Wrapup("l1", "w", "")} {
+			require.NoError(t, src.Send(context.Background(), s))
+			synctest.Wait()
+		}
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		assert.Equal(t, []string{"c1/l1"}, sk.Keys(), "synced within a minute of the failed enqueue")
+		stop()
 	})
 }

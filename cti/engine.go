@@ -908,7 +908,12 @@ func (e *Engine) evaluate(ctx context.Context, cv *conv, since time.Time) {
 		}
 		if lr.Phase == PhaseDisconnected {
 			due := lr.DisconnectedAt.Add(e.timing.Grace)
-			if leg.WrapupExpected {
+			switch {
+			case target == PhaseDone:
+				// Wrapped up, but entering done failed (the job could not
+				// be queued): try again shortly.
+				due = now.Add(time.Second)
+			case leg.WrapupExpected:
 				due = lr.DisconnectedAt.Add(e.timing.WrapupTimeout)
 			}
 			if !now.Before(due) {
