@@ -209,8 +209,11 @@ func (l *AgentLeg) Phase() Phase {
 	case LegConnected:
 		return PhaseConnected
 	case LegDisconnected:
-		if l.Wrapup != nil && l.ACW != ACWPending {
+		switch {
+		case l.Wrapup != nil && l.ACW != ACWPending:
 			return PhaseDone
+		case l.Wrapup == nil && l.ACW == ACWSkipped:
+			return PhaseDone // the agent skipped after-call work: no wrap-up comes
 		}
 		return PhaseDisconnected
 	}

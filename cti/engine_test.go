@@ -1398,3 +1398,54 @@ func TestEngineEnrichOutageDoesNotBury(t *testing.T) {
 		})
 	}
 }
+
+// TestEngineSkippedAfterCallWorkEndsTheLeg: the agent skipped after-call
+// work and no wrap-up code comes: the leg is done and synced after the
+// grace period, not after the wrap-up timeout (hours).
+func TestEngineSkippedAfterCallWorkEndsTheLeg(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t)
+		b := support("c1")
+		r.send(b.Alert("l1", "u1"))
+		r.send(b.Connect("l1"))
+		r.send(b.Hangup("l1"))
+		s := b.Snapshot()
+		s.Leg("l1").WrapupExpected, s.Leg("l1").ACW = true, cti.ACWSkipped
+		r.send(s)
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		assert.Equal(t, []string{"c1/l1"}, r.sink.Keys(), "synced once after-call work is over")
+		require.NoError(t, r.stop())
+	})
+}
+
+// TestEngineEventOwnsItsLeg: an Event's Leg, wrap-up included, is the
+// event's own copy (that of its Conversation), not the engine's, which
+// later snapshots rewrite: a hook may keep it and read it elsewhere.
+func TestEngineEventOwnsItsLeg(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var mu sync.Mutex
+		var evs []cti.Event
+		r := newRig(t, cti.WithHooks(cti.Hooks{Event: func(e cti.Event) { mu.Lock(); evs = append(evs, e); mu.Unlock() }}))
+		b := support("c1")
+		r.send(b.Alert("l1", "u1"))
+		r.send(b.Connect("l1"))
+		r.send(b.Hangup("l1"), b.Wrapup("l1", "w", "notes"))
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		require.NoError(t, r.stop())
+		mu.Lock()
+		defer mu.Unlock()
+		var wrapped int
+		for _, e := range evs {
+			if e.Leg.Wrapup == nil {
+				continue
+			}
+			wrapped++
+			if e.Leg.Wrapup != e.Conversation.Leg(e.Leg.ID).Wrapup {
+				t.Errorf("%s: the event's leg shares its wrap-up with the engine", e.Type)
+			}
+		}
+		assert.NotZero(t, wrapped, "no event with a wrap-up")
+	})
+}
