@@ -1041,7 +1041,11 @@ func (e *Engine) emit(cv *conv, leg *AgentLeg, lr *LegRecord, t EventType, now t
 	if !slices.ContainsFunc(e.hooks, func(h Hooks) bool { return h.Event != nil }) {
 		return
 	}
-	ev := Event{Type: t, ConversationID: cv.id, Rule: lr.Rule, Leg: *leg, Conversation: cv.snap.Clone(), At: now}
+	c := cv.snap.Clone()
+	ev := Event{Type: t, ConversationID: cv.id, Rule: lr.Rule, Leg: *leg, Conversation: c, At: now}
+	if l := c.Leg(leg.ID); l != nil {
+		ev.Leg = *l // the clone's: its wrap-up is not the engine's, which pack rewrites
+	}
 	e.each(func(h *Hooks) {
 		if h.Event != nil {
 			h.Event(ev)
