@@ -198,8 +198,11 @@ func jobKeys(j *SyncJob) (conv, rec string) {
 // jobs otherwise. A conversation has at most one job in flight, and so has
 // a Zendesk record, except that the jobs of one record may share a batch
 // (a BatchSink writes a batch's jobs of one ticket in order): syncs reach
-// each ticket one after the other, oldest first. A job passed over (its
-// conversation or record busy) holds back the later jobs of both.
+// each ticket one after the other, oldest first, and a job of a record
+// waits for the record's older jobs backing off after a failure (in this
+// run; deferrals, which wait for late data, are not waited for). A job
+// passed over (its conversation or record busy) holds back the later jobs
+// of both.
 func (e *Engine) units(jobs []*SyncJob, inflight map[string]bool) [][]*SyncJob {
 	var (
 		units  [][]*SyncJob
@@ -207,9 +210,11 @@ func (e *Engine) units(jobs []*SyncJob, inflight map[string]bool) [][]*SyncJob {
 		taken  = map[string]bool{} // conversations taken
 		unitOf = map[string]int{}  // records taken → their unit
 	)
+	e.retryMu.Lock()
+	defer e.retryMu.Unlock()
 	for _, j := range jobs {
 		conv, rec := jobKeys(j)
-		pass := inflight[conv] || taken[conv] || passed[conv]
+		pass := inflight[conv] || taken[conv] || passed[conv] || e.olderRetrying(rec, j)
 		u, recTaken := -1, false
 		if rec != "" {
 			pass = pass || inflight[rec] || passed[rec]
@@ -240,6 +245,46 @@ func (e *Engine) units(jobs []*SyncJob, inflight map[string]bool) [][]*SyncJob {
 		}
 	}
 	return units
+}
+
+// olderRetrying reports whether a job of record rec queued before j waits
+// out a retry backoff (a failed sync is not overtaken by a later one of
+// the same ticket). e.retryMu must be held.
+func (e *Engine) olderRetrying(rec string, j *SyncJob) bool {
+	if rec == "" {
+		return false
+	}
+	for k, at := range e.retrying[rec] {
+		if k != j.Key && at.Before(j.EnqueuedAt) {
+			return true
+		}
+	}
+	return false
+}
+
+// noteRetry records whether job j waits out a retry backoff (olderRetrying).
+func (e *Engine) noteRetry(j *SyncJob, waits bool) {
+	_, rec := jobKeys(j)
+	if rec == "" {
+		return
+	}
+	e.retryMu.Lock()
+	defer e.retryMu.Unlock()
+	switch {
+	case waits:
+		if e.retrying == nil {
+			e.retrying = map[string]map[string]time.Time{}
+		}
+		if e.retrying[rec] == nil {
+			e.retrying[rec] = map[string]time.Time{}
+		}
+		e.retrying[rec][j.Key] = j.EnqueuedAt
+	case e.retrying[rec] != nil:
+		delete(e.retrying[rec], j.Key)
+		if len(e.retrying[rec]) == 0 {
+			delete(e.retrying, rec)
+		}
+	}
 }
 
 // deliver enriches and syncs one job or one batch, then settles each job.
@@ -388,6 +433,7 @@ func (e *Engine) settle(ctx context.Context, j *SyncJob, err error) {
 			slog.String("conversation", j.ConversationID), slog.String("leg", j.LegID), slog.String("rule", j.Rule),
 			slog.Int("attempts", j.Attempts), slog.String("error", err.Error()))
 	}
+	e.noteRetry(j, n.State == SyncRetry && oerr == nil)
 	n.Attempts = j.Attempts
 	if oerr != nil {
 		e.fail(ErrorNotice{ConversationID: j.ConversationID, LegID: j.LegID, Rule: j.Rule, Stage: "outbox", Err: oerr})

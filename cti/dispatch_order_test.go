@@ -114,3 +114,40 @@ func TestEngineSyncsOneTicketInOrder(t *testing.T) {
 		})
 	}
 }
+
+// TestEngineRetryKeepsTicketOrder: the older of two syncs of ticket 7
+// fails once (503) and backs off; the newer one, due meanwhile, waits for
+// it: they reach the ticket oldest first.
+func TestEngineRetryKeepsTicketOrder(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		store := cti.NewMemoryStore()
+		for i, id := range []string{"a", "b"} {
+			require.NoError(t, store.Put(context.Background(), &cti.SyncJob{
+				Key: cti.JobKey(id, "l"), ConversationID: id, LegID: "l", Rule: "support",
+				Conversation: &cti.Conversation{ID: id}, Popped: &cti.Record{Kind: cti.KindTicket, ID: 7},
+				EnqueuedAt: ctitest.Start.Add(time.Duration(i) * time.Second),
+			}))
+		}
+		sk := &sink{fail: func(j *cti.SyncJob, attempt int) error {
+			if j.ConversationID == "a" && attempt == 1 {
+				return &cti.UpstreamError{Service: "zendesk", Status: 503}
+			}
+			return nil
+		}}
+		eng, err := cti.NewEngine(ctitest.NewSource(), testRules(), cti.WithMatcher(&matcher{}), cti.WithStrategy(strategy),
+			cti.WithPopper(&popper{}), cti.WithDirectory(directory), cti.WithSink(sk), cti.WithStore(store))
+		require.NoError(t, err)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error)
+		go func() { done <- eng.Run(ctx) }()
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		cancel()
+		require.NoError(t, <-done)
+		var order []string
+		for _, j := range sk.Jobs() {
+			order = append(order, j.ConversationID)
+		}
+		assert.Equal(t, []string{"a", "b"}, order, "ticket 7's syncs oldest first")
+	})
+}

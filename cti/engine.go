@@ -76,6 +76,11 @@ type Engine struct {
 	lastAccept atomic.Int64
 
 	delivering atomic.Int32 // sync deliveries in flight
+	// retrying holds, by record key (jobKeys), the jobs of each Zendesk
+	// record waiting out a retry backoff and when they were queued: a
+	// later job of the record waits for them (units).
+	retryMu  sync.Mutex
+	retrying map[string]map[string]time.Time
 
 	timers timerQueue
 	wake   chan struct{}
