@@ -61,9 +61,14 @@
 // voice comments), so a job delivered again after a crash between
 // Zendesk's acceptance and the outbox acknowledgment writes nothing twice.
 // A call record is written before the ticket is marked, and found again
-// through its voice comment when the crash came in between. After a
-// restart, jobs left by the previous process wait WithBatchSettle so that
-// an update_many job it submitted has finished in Zendesk before the check.
+// through its voice comment when the crash came in between; when marking
+// the ticket fails (a 429, a 5xx), the deferral carries a checkpoint
+// naming the record, so the next delivery reads it directly. A rule with
+// comment: none gives the record no voice comment: a crash (or a stop
+// that cancels the sync) between the two writes makes it write the call
+// record twice. After a restart, jobs left by the previous process wait
+// WithBatchSettle so that an update_many job it submitted has finished in
+// Zendesk before the check.
 //
 // # Zendesk limits
 //

@@ -3,7 +3,9 @@ package syncmap_test
 import (
 	"context"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/cxplay/ctikit/cti"
 	"github.com/cxplay/ctikit/syncmap"
@@ -152,4 +154,119 @@ func TestSinkFirstTryBatch(t *testing.T) {
 
 func commentHas(c syncmap.Comment, sub string) bool {
 	return strings.Contains(c.Body, sub)
+}
+
+// noResult applies update_many but reports no result for ticket lost in
+// its first request: the Zendesk job ended without it, an unknown outcome
+// (a temporary error, as zendesk.Client reports it).
+type noResult struct {
+	*syncmaptest.Fake
+	lost int64
+	once sync.Once
+}
+
+func (n *noResult) UpdateMany(ctx context.Context, ups []syncmap.TicketUpdate) ([]syncmap.UpdateResult, error) {
+	res, err := n.Fake.UpdateMany(ctx, ups)
+	if err != nil {
+		return res, err
+	}
+	n.once.Do(func() {
+		for k := range res {
+			if res[k].ID == n.lost {
+				res[k] = syncmap.UpdateResult{ID: n.lost, Error: "NoResult",
+					Err: &cti.UpstreamError{Service: "zendesk", Op: "update many tickets", Temporary: true}}
+			}
+		}
+	})
+	return res, nil
+}
+
+// A ticket missing from a finished update_many job's results may have
+// been updated: its job (a first try) is retried after the settle wait,
+// not written again at once, and the ticket's later job waits with it;
+// the redelivery finds the marker and writes only what is missing, in
+// order.
+func TestSinkBatchUnknownOutcomeRetriesNotWritesTwice(t *testing.T) {
+	t.Parallel()
+	f := syncmaptest.NewFake()
+	t1 := f.AddTicket(syncmap.Ticket{RequesterID: requesterID})
+	t2 := f.AddTicket(syncmap.Ticket{RequesterID: requesterID})
+	zd := &noResult{Fake: f, lost: t2}
+	s, _ := newSink(t, zd, syncmap.WithBatchSettle(time.Minute))
+	var jobs []*cti.SyncJob
+	for i, tk := range []int64{t1, t2, t2} {
+		j := firstTry(voiceJob("u"+string(rune('a'+i)), "popped", ticketRec(tk)))
+		j.Conversation.Agents[0].Wrapup.Notes = "note " + string(rune('a'+i))
+		jobs = append(jobs, j)
+	}
+	errs := s.SyncBatch(context.Background(), jobs)
+	if errs[0] != nil {
+		t.Fatalf("job 0: %v", errs[0])
+	}
+	if n := commentsWith(f, t2, "note b"); n != 1 {
+		t.Fatalf("ticket %d has %d comments of job 1, want 1", t2, n)
+	}
+	for _, i := range []int{1, 2} {
+		if ra, ok := cti.RetryAfter(errs[i]); !cti.IsRetryable(errs[i]) || !ok || ra < time.Minute {
+			t.Fatalf("job %d = %v, want a retry after the settle wait (1m)", i, errs[i])
+		}
+	}
+	if n := commentsWith(f, t2, "note c"); n != 0 {
+		t.Fatalf("job 2 written before job 1 settled (%d comments)", n)
+	}
+	for _, j := range jobs[1:] {
+		j.Tries++
+		j.Attempts++
+	}
+	for i, err := range s.SyncBatch(context.Background(), jobs[1:]) {
+		if err != nil {
+			t.Fatalf("redelivery of job %d: %v", i+1, err)
+		}
+	}
+	var order []string
+	for _, c := range f.Comments(t2) {
+		for _, w := range []string{"note a", "note b", "note c"} {
+			if commentHas(c, w) {
+				order = append(order, w)
+			}
+		}
+	}
+	if strings.Join(order, ",") != "note b,note c" {
+		t.Fatalf("comments on ticket %d: %v, want note b, note c", t2, order)
+	}
+}
+
+// TestSinkBatchKeepsTicketOrderPastARetry: the older job of a ticket has
+// failed twice, so it goes the single path, which writes after the
+// batches; the ticket's later job, on its first try, goes with it rather
+// than in the batch: the comments reach the ticket in job order.
+func TestSinkBatchKeepsTicketOrderPastARetry(t *testing.T) {
+	f := syncmaptest.NewFake()
+	tk := f.AddTicket(syncmap.Ticket{RequesterID: requesterID})
+	other := f.AddTicket(syncmap.Ticket{RequesterID: requesterID})
+	s, _ := newSink(t, f)
+	a := voiceJob("first", "popped", ticketRec(tk))
+	a.Conversation.Agents[0].Wrapup.Notes = "note A"
+	a.Tries, a.Attempts = 3, 2
+	b := voiceJob("second", "popped", ticketRec(tk))
+	b.Conversation.Agents[0].Wrapup.Notes = "note B"
+	b.Tries = 1
+	c := voiceJob("third", "popped", ticketRec(other))
+	c.Tries = 1
+	for i, err := range s.SyncBatch(context.Background(), []*cti.SyncJob{a, b, c}) {
+		if err != nil {
+			t.Fatalf("job %d: %v", i, err)
+		}
+	}
+	var order []string
+	for _, cm := range f.Comments(tk) {
+		for _, w := range []string{"note A", "note B"} {
+			if strings.Contains(cm.Body, w) {
+				order = append(order, w)
+			}
+		}
+	}
+	if strings.Join(order, ",") != "note A,note B" {
+		t.Fatalf("comments on one ticket out of job order: %v", order)
+	}
 }

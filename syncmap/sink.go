@@ -32,8 +32,12 @@ import (
 // durably by the engine) nothing can have been written yet, and the sink
 // skips those reads: one write per sync. A new ticket carries the marker as its external_id too, so it
 // is found instead of created twice; a Talk Partner Edition call record
-// carries it as its external_id and is found through the ticket's voice
-// comment before the ticket is marked.
+// carries it as its external_id and, before the ticket is marked, is found
+// through the ticket's voice comment or, when marking the ticket failed,
+// through the checkpoint of that delivery's deferral. A rule with comment:
+// none gives the call record no voice comment: a crash (or a stop that
+// cancels the sync) after Zendesk wrote it and before it marked the ticket
+// writes it again.
 //
 // Safe for concurrent use. Writes to one ticket are serialized, in the
 // order they arrive.
@@ -611,9 +615,11 @@ func (s *Sink) subject(p *plan) string {
 
 // writeCall writes the Talk Partner Edition call record with its voice
 // comment on ticket t, then marks the ticket (fields, tags, marker). A call
-// written by an earlier attempt is found through the ticket's voice
-// comments and not written again. Late data updates the same call record.
-// The caller holds t's lock.
+// written by an earlier attempt is found through the job's checkpoint or
+// the ticket's voice comments and not written again: when marking the
+// ticket fails after the call was written, the error is a deferral that
+// carries the checkpoint (callWritten). Late data updates the same call
+// record. The caller holds t's lock.
 func (s *Sink) writeCall(ctx context.Context, p *plan, t *Ticket) error {
 	cp, hasCP := parseCallCheckpoint(p.job.Checkpoint)
 	hasCP = hasCP && cp.ticket == t.ID
@@ -638,6 +644,7 @@ func (s *Sink) writeCall(ctx context.Context, p *plan, t *Ticket) error {
 	var (
 		call     *Call
 		comments []Comment
+		created  bool // the call record was written by this delivery
 	)
 	if hasCP {
 		if call, err = s.checkpointedCall(ctx, p, cp); err != nil {
@@ -673,6 +680,7 @@ func (s *Sink) writeCall(ctx context.Context, p *plan, t *Ticket) error {
 		if err != nil {
 			return s.upstream(fmt.Errorf("syncmap: create call record: %w", err))
 		}
+		created = true
 		s.cfg.log.Info("call record written", "conversation", p.job.ConversationID, "ticket", t.ID, "call", call.ID)
 	} else if patch, ok := latePatch(call, want); ok {
 		if err := s.lim.Wait(ctx); err != nil {
@@ -713,6 +721,8 @@ func (s *Sink) writeCall(ctx context.Context, p *plan, t *Ticket) error {
 			// The note alone failed for good (the ticket was deleted or
 			// closed meanwhile): the sync is written, without it.
 			addr, herr = "", s.recordingFailed(p, err)
+		case err != nil && created:
+			return s.callWritten(p, call.ID, t.ID, err)
 		case err != nil:
 			return err
 		}
@@ -767,6 +777,17 @@ func withCallCheckpoint(err error, callID, ticketID int64) error {
 		d.Checkpoint = fmt.Sprintf("call %d ticket %d", callID, ticketID)
 	}
 	return err
+}
+
+// callWritten is the error of a delivery that wrote call record callID
+// on ticket ticketID, then failed to mark the ticket (err): a deferral
+// carrying the call's checkpoint, due when err's retry would be, so that
+// the next delivery reads the call record instead of writing it again (a
+// rule with comment: none gives it no voice comment to be found by). That
+// delivery has the checkpoint: its own failures are returned as they are.
+func (s *Sink) callWritten(p *plan, callID, ticketID int64, err error) error {
+	reason := fmt.Sprintf("call record %d written, ticket %d not marked yet: %v", callID, ticketID, err)
+	return withCallCheckpoint(cti.Later(cti.DefaultBackoff(p.job.Attempts+1, err), reason), callID, ticketID)
 }
 
 // lateVoice asks to come back while late data may still arrive for a
@@ -908,6 +929,15 @@ func (s *Sink) notice(n Notice) {
 // costs the request and at least one job status poll, two calls.
 const minCreateMany = 3
 
+// recordKey names the Zendesk record a job writes to, a ticket or a user
+// (their latest open ticket); "" for none (a new ticket).
+func recordKey(rec *cti.Record) string {
+	if rec == nil || rec.ID <= 0 || (rec.Kind != cti.KindTicket && rec.Kind != cti.KindUser) {
+		return ""
+	}
+	return string(rec.Kind) + "/" + strconv.FormatInt(rec.ID, 10)
+}
+
 // SyncBatch implements cti.BatchSink: the jobs that add a comment to a
 // known, existing ticket go to Zendesk in update_many requests (up to 100
 // tickets each, one update per ticket per request, in job order); the
@@ -922,23 +952,29 @@ func (s *Sink) SyncBatch(ctx context.Context, jobs []*cti.SyncJob) []error {
 	mc, _ := s.zd.(ManyCreator)
 	var bulk, creates []int // indexes of batchable jobs
 	s.planAll(ctx, jobs, plans, errs)
+	alone := map[string]bool{} // records with a job on the single path
 	for i, j := range jobs {
 		p := plans[i]
 		if p == nil {
 			continue
 		}
-		// A job that failed twice goes alone: the single path tells a
-		// rejected field, a deleted ticket and an outage apart.
-		if p.voice || j.Attempts >= 2 {
-			continue
-		}
-		rec := p.record()
+		rec, k := p.record(), recordKey(p.record())
 		switch {
+		case p.voice || j.Attempts >= 2 || alone[k]:
+			// A job that failed twice goes alone: the single path tells
+			// a rejected field, a deleted ticket and an outage apart.
+			// The single path writes after the batches: the later jobs
+			// of its record go that way too, after it.
 		case p.rule.Sync.Ticket == cti.SyncPopped && rec != nil && rec.Kind == cti.KindTicket:
 			bulk = append(bulk, i)
+			continue
 		case mc != nil && p.firstTry() && p.newTicketOnly():
 			// A retry goes alone: it looks its ticket up by external id.
 			creates = append(creates, i)
+			continue
+		}
+		if k != "" {
+			alone[k] = true
 		}
 	}
 	single := map[int]bool{}
@@ -973,9 +1009,9 @@ func (s *Sink) SyncBatch(ctx context.Context, jobs []*cti.SyncJob) []error {
 		if !single[i] {
 			continue
 		}
-		k := "job/" + strconv.Itoa(i)
-		if rec := plans[i].record(); rec != nil && rec.ID > 0 && (rec.Kind == cti.KindTicket || rec.Kind == cti.KindUser) {
-			k = string(rec.Kind) + "/" + strconv.FormatInt(rec.ID, 10)
+		k := recordKey(plans[i].record())
+		if k == "" {
+			k = "job/" + strconv.Itoa(i)
 		}
 		if _, ok := groups[k]; !ok {
 			keys = append(keys, k)
@@ -1082,8 +1118,10 @@ func (s *Sink) createMany(ctx context.Context, mc ManyCreator, plans []*plan, cr
 	}
 }
 
-// bulk writes the batchable jobs with update_many; jobs it cannot settle
-// are added to single.
+// bulk writes the batchable jobs with update_many; a ticket Zendesk
+// rejected goes to the single path (added to single), with the later jobs
+// of that ticket; an unknown outcome is a retry (which reads the marker:
+// no first try), with the later jobs of that ticket.
 func (s *Sink) bulk(ctx context.Context, plans []*plan, bulk []int, errs []error, single map[int]bool) {
 	// Read the target tickets (show_many, 100 ids a request), except for
 	// jobs on their first try: update_many reports a deleted or closed
@@ -1120,7 +1158,8 @@ func (s *Sink) bulk(ctx context.Context, plans []*plan, bulk []int, errs []error
 		}
 	}
 	// Rounds: the n-th job of each ticket goes in round n.
-	failed := map[int64]bool{} // tickets with a job gone to the single path
+	failed := map[int64]bool{}   // tickets with a job gone to the single path
+	unknown := map[int64]error{} // tickets with an update of unknown outcome
 	var rounds [][]int
 	seen := map[int64]int{}
 	for _, i := range bulk {
@@ -1151,9 +1190,15 @@ func (s *Sink) bulk(ctx context.Context, plans []*plan, bulk []int, errs []error
 	}
 	for r, round := range rounds {
 		// A ticket whose earlier job failed in a batch keeps its order:
-		// its later jobs go the single path too, after it.
+		// its later jobs go the single path too, after it; when that
+		// job's outcome is unknown, they retry with it.
 		round = slices.DeleteFunc(slices.Clone(round), func(i int) bool {
-			if failed[plans[i].record().ID] {
+			id := plans[i].record().ID
+			switch {
+			case unknown[id] != nil:
+				errs[i] = unknown[id]
+				return true
+			case failed[id]:
 				single[i] = true
 				return true
 			}
@@ -1187,10 +1232,20 @@ func (s *Sink) bulk(ctx context.Context, plans []*plan, bulk []int, errs []error
 					s.cfg.log.Info("synced to ticket (update_many)", "conversation", plans[i].job.ConversationID, "leg", plans[i].job.LegID, "ticket", res[k].ID)
 					continue
 				}
+				id := plans[i].record().ID
+				if r := res[k]; r.Err != nil && cti.IsRetryable(r.Err) {
+					// Unknown outcome (the Zendesk job ended without this
+					// ticket's result): the update may have been applied.
+					// A retry, no first try, looks for the marker first.
+					errs[i] = &cti.UpstreamError{Service: "zendesk", Op: "update_many", Temporary: true,
+						RetryAfter: s.cfg.settle, Err: fmt.Errorf("syncmap: update_many: no outcome for ticket %d: %v", id, r.Err)}
+					unknown[id] = errs[i]
+					continue
+				}
 				// Failed in the batch: the single path classifies it
-				// (rejected field, deleted ticket, transient).
+				// (rejected field, deleted ticket).
 				single[i] = true
-				failed[plans[i].record().ID] = true
+				failed[id] = true
 			}
 		}
 	}

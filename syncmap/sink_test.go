@@ -330,6 +330,81 @@ func TestSinkTalkCallRecordAndLateData(t *testing.T) {
 	}
 }
 
+// A rule with comment: none gives a call record no voice comment to be
+// found by: when marking the ticket fails after the call record was
+// written (a 429, a 5xx), the deferral carries the call's checkpoint and
+// the next delivery reads that record instead of writing a second one.
+func TestSinkTalkCommentNoneMarkFailsRetryWritesOneCall(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name   string
+		target cti.SyncTicket
+		fail   error
+	}{
+		{"popped-429", cti.SyncPopped, &cti.UpstreamError{Service: "zendesk", Op: "update", Status: 429, RetryAfter: 10 * time.Millisecond}},
+		{"popped-503", cti.SyncPopped, &cti.UpstreamError{Service: "zendesk", Op: "update", Status: 503, Temporary: true}},
+		{"new-ticket-503", cti.SyncNew, &cti.UpstreamError{Service: "zendesk", Op: "update", Status: 503, Temporary: true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			f := syncmaptest.NewFake()
+			tk := f.AddTicket(syncmap.Ticket{RequesterID: requesterID})
+			rules := &cti.Rules{Subscribe: cti.Subscribe{Queues: []string{"q1"}}, Rules: []cti.Rule{
+				{Name: "quiet", Popup: cti.PopupNone, Sync: cti.SyncSpec{Ticket: tc.target, Comment: cti.CommentNone,
+					Fields: map[string]string{fieldWrapup: "{{.WrapupName}}"}}},
+			}}
+			s, err := syncmap.NewSink(f, rules, syncmap.WithTalkApp(777), syncmap.WithUpdateRate(6000, 100), syncmap.WithBatchSettle(0))
+			if err != nil {
+				t.Fatal(err)
+			}
+			failed := 0
+			f.Hook(func(op syncmaptest.Op) error {
+				if op == syncmaptest.OpUpdateTicket && failed == 0 {
+					failed++
+					return tc.fail
+				}
+				return nil
+			}, nil)
+			job := voiceJob("c1", "quiet", ticketRec(tk))
+			job.Tries = 1
+			first := s.Sync(context.Background(), job)
+			if !cti.IsRetryable(first) {
+				t.Fatalf("first delivery = %v, want a retry", first)
+			}
+			// The next delivery, as the engine makes it: a deferral's
+			// checkpoint is kept with the job.
+			var d *cti.Deferred
+			if errors.As(first, &d) {
+				job.Deferrals++
+				job.Checkpoint = d.Checkpoint
+			} else {
+				job.Attempts++
+			}
+			job.Tries++
+			if err := s.Sync(context.Background(), job); err != nil {
+				t.Fatalf("next delivery = %v", err)
+			}
+			calls := f.Calls()
+			if len(calls) != 1 || failed != 1 {
+				t.Fatalf("%d call records for one leg (hook fired %d times), want 1", len(calls), failed)
+			}
+			if d == nil || d.Checkpoint == "" {
+				t.Fatalf("first delivery = %v, want a deferral with the call's checkpoint", first)
+			}
+			if ra, _ := cti.RetryAfter(tc.fail); d.After < ra {
+				t.Fatalf("deferred for %v, want at least the Retry-After %v", d.After, ra)
+			}
+			got := f.Get(calls[0].TicketID)
+			if !got.HasTag(syncmap.MarkerTag(job.Key)) || fieldValue(got, fieldWrapup) != "Refund" {
+				t.Fatalf("call's ticket not marked: %+v", got)
+			}
+			if n := len(f.TicketIDs()); tc.target == cti.SyncNew && n != 2 || tc.target != cti.SyncNew && n != 1 {
+				t.Fatalf("%d tickets", n)
+			}
+		})
+	}
+}
+
 func TestSinkLateDataWaitsThenGivesUp(t *testing.T) {
 	t.Parallel()
 	f := syncmaptest.NewFake()
