@@ -249,8 +249,8 @@ func NewData(job *cti.SyncJob, f Format) *Data {
 }
 
 // transferredTo names where the conversation went, and how: for a leg
-// that transferred it, the destination and kind of that transfer;
-// otherwise every destination and every kind, in order.
+// that transferred it, the destination and kind of that transfer (see
+// legTransfer); otherwise every destination and every kind, in order.
 func transferredTo(c *cti.Conversation, leg *cti.AgentLeg) (to, kind string) {
 	name := func(t cti.Transfer) string {
 		var parts []string
@@ -263,10 +263,8 @@ func transferredTo(c *cti.Conversation, leg *cti.AgentLeg) (to, kind string) {
 		return strings.Join(parts, " / ")
 	}
 	if leg != nil && leg.Transferred() {
-		for _, t := range slices.Backward(c.Transfers) {
-			if t.FromUser.ID == leg.UserID {
-				return name(t), t.Kind
-			}
+		if t, ok := legTransfer(c, leg); ok {
+			return name(t), t.Kind
 		}
 	}
 	// One entry per transfer in both lists, so that they line up.
@@ -279,6 +277,40 @@ func transferredTo(c *cti.Conversation, leg *cti.AgentLeg) (to, kind string) {
 		all, kinds = append(all, cmp.Or(n, "unknown")), append(kinds, cmp.Or(k, "unknown"))
 	}
 	return strings.Join(all, ", "), strings.Join(kinds, ", ")
+}
+
+// transferSkew is how much later than the leg's end its transfer may be
+// timed (the two times can come from different Genesys sources).
+const transferSkew = time.Second
+
+// legTransfer is the transfer that ended leg: of the transfers from its
+// agent, the first within the leg's time (its alert or connection to its
+// end), since an agent who got the conversation back has a later leg with
+// its own transfer. Without the times, the agent's last transfer.
+func legTransfer(c *cti.Conversation, leg *cti.AgentLeg) (cti.Transfer, bool) {
+	start, end := leg.AlertTime, leg.EndTime
+	if start.IsZero() {
+		start = leg.ConnectedTime
+	}
+	var (
+		best, last  cti.Transfer
+		found, seen bool
+	)
+	for _, t := range c.Transfers {
+		if t.FromUser.ID != leg.UserID {
+			continue
+		}
+		last, seen = t, true
+		within := !t.At.IsZero() && (!start.IsZero() || !end.IsZero()) &&
+			(start.IsZero() || !t.At.Before(start)) && (end.IsZero() || !t.At.After(end.Add(transferSkew)))
+		if within && (!found || t.At.Before(best.At)) {
+			best, found = t, true
+		}
+	}
+	if found {
+		return best, true
+	}
+	return last, seen
 }
 
 func refName(r cti.Ref) string {

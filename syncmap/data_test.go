@@ -228,6 +228,40 @@ func TestDataValues(t *testing.T) {
 	}
 }
 
+// An agent who gets the conversation back has two legs: each reports the
+// transfer that ended it (within the leg's time), not the agent's last.
+func TestDataTransferOfEachLegOfOneAgent(t *testing.T) {
+	t.Parallel()
+	t0 := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+	at := func(m int) time.Time { return t0.Add(time.Duration(m) * time.Minute) }
+	leg := func(id, user string, from, to int) cti.AgentLeg {
+		return cti.AgentLeg{ID: id, UserID: user, State: cti.LegDisconnected, DisconnectType: cti.DisconnectTransfer,
+			AlertTime: at(from), ConnectedTime: at(from).Add(5 * time.Second), EndTime: at(to)}
+	}
+	c := &cti.Conversation{ID: "c1", Media: cti.MediaVoice, StartTime: t0, ConnectedTime: at(0).Add(5 * time.Second), EndTime: at(10),
+		Agents: []cti.AgentLeg{leg("l1", "uA", 0, 1), leg("l2", "uB", 2, 3), leg("l3", "uA", 4, 5)},
+		Transfers: []cti.Transfer{ // A to Sales, B back to A, A to Billing
+			{At: at(1), FromUser: cti.Ref{ID: "uA"}, ToQueue: cti.Ref{ID: "qs", Name: "Sales"}, Kind: cti.TransferBlind},
+			{At: at(3), FromUser: cti.Ref{ID: "uB"}, ToUser: cti.Ref{ID: "uA", Name: "Alice"}, Kind: cti.TransferConsult},
+			{At: at(5), FromUser: cti.Ref{ID: "uA"}, ToQueue: cti.Ref{ID: "qb", Name: "Billing"}, Kind: cti.TransferConsult},
+		}}
+	for _, tc := range []struct{ leg, to, kind string }{
+		{"l1", "Sales", "blind"},
+		{"l2", "Alice", "consult"},
+		{"l3", "Billing", "consult"},
+	} {
+		d := syncmap.NewData(&cti.SyncJob{Key: "c1/" + tc.leg, ConversationID: "c1", LegID: tc.leg, Conversation: c}, syncmap.Format{})
+		if d.TransferredTo != tc.to || d.TransferType != tc.kind {
+			t.Errorf("leg %s: TransferredTo, TransferType = %q, %q; want %q, %q", tc.leg, d.TransferredTo, d.TransferType, tc.to, tc.kind)
+		}
+	}
+	// Only the connection time known: the window starts there.
+	c.Agents[2].AlertTime = time.Time{}
+	if d := syncmap.NewData(&cti.SyncJob{Key: "c1/l3", ConversationID: "c1", LegID: "l3", Conversation: c}, syncmap.Format{}); d.TransferredTo != "Billing" {
+		t.Errorf("leg l3 without an alert time: TransferredTo = %q, want Billing", d.TransferredTo)
+	}
+}
+
 func TestTemplateErrors(t *testing.T) {
 	t.Parallel()
 	if err := syncmap.Check("{{.CallDurration}}"); err == nil || !strings.Contains(err.Error(), "unknown data point .CallDurration") {
