@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
 	"strconv"
 	"strings"
@@ -235,104 +236,396 @@ func (l *limitWriter) Write(p []byte) (int, error) {
 	return l.w.Write(p)
 }
 
-// checkRanges rejects range over a number (Go 1.22 templates can loop
-// {{range 1000000000000}}, hanging the process at load or sync time). A
-// large number can only come from a literal in the template (the data
-// points and helpers give strings, times, durations, lists and maps; len
-// is bounded by the data), so the check is on the parse tree: no range
-// whose pipeline has a number literal or a variable declared from one,
-// and no with or template call that would make dot a number.
+// checkRanges refuses a range that could hang the process at load or
+// sync time. Go templates range over integers ({{range .Start.Unix}}
+// counts to the current Unix time, with no output to stop it), channels
+// and iterator functions as well as lists and maps, so the check follows
+// the static type of every value the template ranges over, from Data
+// through fields, methods, helpers, variables, with, range and template
+// calls: only a list or map (the Attributes and Values data points, or a
+// field of Data of such a type) may be ranged over. A value whose type is
+// not known there (from call, or an index into a map of any) is refused
+// too; one that cannot be evaluated at all is left to the sample
+// execution, which reports it.
 func checkRanges(t *template.Template) error {
-	numVars := map[string]bool{}
-	var hasNumber func(n parse.Node) bool
-	hasNumber = func(n parse.Node) bool {
-		switch x := n.(type) {
-		case *parse.NumberNode:
-			return true
-		case *parse.VariableNode:
-			return len(x.Ident) > 0 && numVars[x.Ident[0]]
-		case *parse.PipeNode:
-			if x == nil {
-				return false
-			}
-			for _, c := range x.Cmds {
-				if hasNumber(c) {
-					return true
-				}
-			}
-		case *parse.CommandNode:
-			for _, a := range x.Args {
-				if hasNumber(a) {
-					return true
-				}
-			}
-		case *parse.ChainNode:
-			return hasNumber(x.Node)
+	c := &rangeChecker{t: t, vars: map[varKey]typeSet{}}
+	// Variables are typed with every value given to them anywhere in
+	// their template (conservative: a later assignment in a loop reaches
+	// earlier uses), up to a fixed point.
+	for range 32 {
+		c.changed, c.done = false, map[doneKey]bool{}
+		c.template(t, typeOf[*Data]())
+		if c.err != nil {
+			return c.err
 		}
-		return false
+		if !c.changed {
+			return nil
+		}
 	}
-	var err error
-	var walk func(n parse.Node)
-	walk = func(n parse.Node) {
-		if err != nil || n == nil {
+	return errors.New("its variables are too intricate to check: simplify them")
+}
+
+// invalidType stands for a value that cannot be evaluated (an unknown
+// field, a nil template argument): executing it fails or ranges over
+// nothing, so it never hangs.
+type invalidType struct{}
+
+// typeSet is the static types a value may have; a nil member is a type
+// not known.
+type typeSet map[reflect.Type]bool
+
+func one(t reflect.Type) typeSet { return typeSet{t: true} }
+
+func typeOf[T any]() reflect.Type { return reflect.TypeFor[T]() }
+
+type varKey struct{ tmpl, name string }
+
+type doneKey struct {
+	tmpl string
+	dot  reflect.Type
+}
+
+type rangeChecker struct {
+	t       *template.Template
+	vars    map[varKey]typeSet
+	done    map[doneKey]bool
+	changed bool
+	err     error
+}
+
+// scope is where a node is checked: its template, dot, and $.
+type scope struct {
+	tree      *parse.Tree
+	tmpl      string
+	dot, root typeSet
+}
+
+// template checks t executed with dot of type dot.
+func (c *rangeChecker) template(t *template.Template, dot reflect.Type) {
+	k := doneKey{t.Name(), dot}
+	if c.done[k] || t.Tree == nil {
+		return
+	}
+	c.done[k] = true
+	sc := scope{tree: t.Tree, tmpl: t.Name(), dot: one(dot), root: one(dot)}
+	c.walk(sc, t.Tree.Root)
+}
+
+func (c *rangeChecker) walk(sc scope, n parse.Node) {
+	if c.err != nil || n == nil {
+		return
+	}
+	switch x := n.(type) {
+	case *parse.ListNode:
+		if x == nil {
 			return
 		}
-		switch x := n.(type) {
-		case *parse.ListNode:
-			if x == nil {
+		for _, n := range x.Nodes {
+			c.walk(sc, n)
+		}
+	case *parse.ActionNode:
+		c.declare(sc, x.Pipe, c.pipe(sc, x.Pipe))
+	case *parse.IfNode:
+		c.declare(sc, x.Pipe, c.pipe(sc, x.Pipe))
+		c.walk(sc, x.List)
+		c.walk(sc, x.ElseList)
+	case *parse.WithNode:
+		ts := c.pipe(sc, x.Pipe)
+		c.declare(sc, x.Pipe, ts)
+		c.walk(scope{tree: sc.tree, tmpl: sc.tmpl, dot: ts, root: sc.root}, x.List)
+		c.walk(sc, x.ElseList)
+	case *parse.RangeNode:
+		ts := c.pipe(sc, x.Pipe)
+		keys, elems := typeSet{}, typeSet{}
+		for t := range ts {
+			k, e, why := rangeTypes(t)
+			if why != "" {
+				c.err = fmt.Errorf("%s{{range %s}}: %s: range over a list or map data point instead, such as {{range $name, $value := .Attributes}}", where(sc.tree, x), x.Pipe, why)
 				return
 			}
-			for _, c := range x.Nodes {
-				walk(c)
-			}
-		case *parse.ActionNode:
-			walk(x.Pipe)
-		case *parse.PipeNode:
-			if x == nil {
-				return
-			}
-			if len(x.Decl) > 0 && hasNumber(x) {
-				for _, v := range x.Decl {
-					numVars[v.Ident[0]] = true
-				}
-			}
-		case *parse.IfNode:
-			walk(x.Pipe)
-			walk(x.List)
-			walk(x.ElseList)
-		case *parse.WithNode:
-			walk(x.Pipe)
-			if hasNumber(x.Pipe) { // dot would be a number
-				err = errors.New("with over a number is not supported in sync templates")
-				return
-			}
-			walk(x.List)
-			walk(x.ElseList)
-		case *parse.RangeNode:
-			walk(x.Pipe)
-			if hasNumber(x.Pipe) {
-				err = errors.New("range over a number is not supported in sync templates: range over a list or map data point")
-				return
-			}
-			walk(x.List)
-			walk(x.ElseList)
-		case *parse.TemplateNode:
-			walk(x.Pipe)
-			if hasNumber(x.Pipe) { // dot would be a number
-				err = errors.New("calling a template with a number is not supported in sync templates")
-			}
+			keys[k], elems[e] = true, true
+		}
+		if d := x.Pipe.Decl; len(d) == 1 {
+			c.assign(sc, d[0].Ident[0], elems)
+		} else if len(d) == 2 {
+			c.assign(sc, d[0].Ident[0], keys)
+			c.assign(sc, d[1].Ident[0], elems)
+		}
+		c.walk(scope{tree: sc.tree, tmpl: sc.tmpl, dot: elems, root: sc.root}, x.List)
+		c.walk(sc, x.ElseList)
+	case *parse.TemplateNode:
+		ts := one(typeOf[invalidType]()) // no argument: dot is nil
+		if x.Pipe != nil {
+			ts = c.pipe(sc, x.Pipe)
+		}
+		t := c.t.Lookup(x.Name)
+		if t == nil {
+			return // an execution error
+		}
+		for d := range ts {
+			c.template(t, d)
 		}
 	}
-	// Variables declared anywhere count (conservative): two passes, so a
-	// declaration after its use in a defined template is seen too.
-	for range 2 {
-		for _, tt := range t.Templates() {
-			if tt.Tree != nil {
-				walk(tt.Tree.Root)
-			}
+}
+
+// where is "line L, col C: " of node n of tree.
+func where(tree *parse.Tree, n parse.Node) string {
+	loc, _ := tree.ErrorContext(n)
+	parts := strings.Split(loc, ":") // name:line:col
+	if len(parts) < 3 {
+		return ""
+	}
+	return "line " + parts[len(parts)-2] + ", col " + parts[len(parts)-1] + ": "
+}
+
+// rangeTypes returns the types of the index and element of a range over a
+// value of type t, or why it is refused.
+func rangeTypes(t reflect.Type) (key, elem reflect.Type, why string) {
+	if t == nil {
+		return nil, nil, "range over a value whose type is not known here is not supported in sync templates"
+	}
+	if t == typeOf[invalidType]() {
+		return t, t, "" // fails, or ranges over nothing
+	}
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.Slice, reflect.Array:
+		return typeOf[int](), t.Elem(), ""
+	case reflect.Map:
+		return t.Key(), t.Elem(), ""
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+		return nil, nil, fmt.Sprintf("range over a number is not supported in sync templates (a %s: the range counts up to it, and a large one never ends)", t)
+	}
+	return nil, nil, fmt.Sprintf("range over a %s is not supported in sync templates: only over a list or a map", t)
+}
+
+// declare gives the variables a pipeline declares or assigns its type.
+func (c *rangeChecker) declare(sc scope, p *parse.PipeNode, ts typeSet) {
+	if p == nil {
+		return
+	}
+	for _, v := range p.Decl {
+		c.assign(sc, v.Ident[0], ts)
+	}
+}
+
+func (c *rangeChecker) assign(sc scope, name string, ts typeSet) {
+	k := varKey{sc.tmpl, name}
+	vs := c.vars[k]
+	if vs == nil {
+		vs = typeSet{}
+		c.vars[k] = vs
+	}
+	for t := range ts {
+		if !vs[t] {
+			vs[t], c.changed = true, true
 		}
 	}
-	return err
+}
+
+// pipe is the type of a pipeline: its last command's, each command
+// getting the previous one's value as its last argument.
+func (c *rangeChecker) pipe(sc scope, p *parse.PipeNode) typeSet {
+	if p == nil {
+		return one(typeOf[invalidType]())
+	}
+	var final typeSet
+	for _, cmd := range p.Cmds {
+		final = c.command(sc, cmd, final)
+	}
+	if final == nil {
+		return one(typeOf[invalidType]())
+	}
+	return final
+}
+
+func (c *rangeChecker) command(sc scope, cmd *parse.CommandNode, final typeSet) typeSet {
+	if len(cmd.Args) == 0 {
+		return one(nil)
+	}
+	var args []typeSet
+	for _, a := range cmd.Args[1:] {
+		args = append(args, c.arg(sc, a))
+	}
+	if final != nil {
+		args = append(args, final)
+	}
+	id, ok := cmd.Args[0].(*parse.IdentifierNode)
+	if !ok {
+		return c.arg(sc, cmd.Args[0])
+	}
+	switch id.Ident {
+	case "len":
+		return one(typeOf[int]())
+	case "print", "printf", "println", "html", "js", "urlquery":
+		return one(typeOf[string]())
+	case "eq", "ne", "lt", "le", "gt", "ge", "not":
+		return one(typeOf[bool]())
+	case "and", "or": // one of its arguments
+		out := typeSet{}
+		for _, a := range args {
+			maps.Copy(out, a)
+		}
+		return out
+	case "index":
+		if len(args) == 0 {
+			return one(typeOf[invalidType]())
+		}
+		out := args[0]
+		for range args[1:] {
+			out = mapTypes(out, indexType)
+		}
+		return out
+	case "slice":
+		if len(args) == 0 {
+			return one(typeOf[invalidType]())
+		}
+		return mapTypes(args[0], sliceType)
+	}
+	if fn, ok := Funcs(Format{})[id.Ident]; ok {
+		if ft := reflect.TypeOf(fn); ft.NumOut() > 0 {
+			return one(ft.Out(0))
+		}
+	}
+	return one(nil) // call, or a helper added elsewhere: not known
+}
+
+// arg is the type of one operand.
+func (c *rangeChecker) arg(sc scope, n parse.Node) typeSet {
+	switch x := n.(type) {
+	case *parse.DotNode:
+		return sc.dot
+	case *parse.FieldNode:
+		return fieldTypes(sc.dot, x.Ident)
+	case *parse.VariableNode:
+		ts := sc.root
+		if x.Ident[0] != "$" {
+			ts = c.vars[varKey{sc.tmpl, x.Ident[0]}]
+			if ts == nil {
+				return one(nil)
+			}
+		}
+		return fieldTypes(ts, x.Ident[1:])
+	case *parse.ChainNode:
+		return fieldTypes(c.arg(sc, x.Node), x.Field)
+	case *parse.PipeNode:
+		return c.pipe(sc, x)
+	case *parse.NumberNode:
+		switch {
+		case x.IsInt:
+			return one(typeOf[int]())
+		case x.IsFloat:
+			return one(typeOf[float64]())
+		}
+		return one(typeOf[complex128]())
+	case *parse.StringNode:
+		return one(typeOf[string]())
+	case *parse.BoolNode:
+		return one(typeOf[bool]())
+	case *parse.NilNode:
+		return one(typeOf[invalidType]())
+	case *parse.IdentifierNode: // a function as an argument: an error
+		return one(typeOf[invalidType]())
+	}
+	return one(nil)
+}
+
+func mapTypes(ts typeSet, f func(reflect.Type) reflect.Type) typeSet {
+	out := typeSet{}
+	for t := range ts {
+		out[f(t)] = true
+	}
+	return out
+}
+
+// fieldTypes is the type of .A.B... (fields, methods, map keys) on a value
+// of each type in ts.
+func fieldTypes(ts typeSet, idents []string) typeSet {
+	for _, name := range idents {
+		ts = mapTypes(ts, func(t reflect.Type) reflect.Type { return fieldType(t, name) })
+	}
+	return ts
+}
+
+func fieldType(t reflect.Type, name string) reflect.Type {
+	if t == nil || t == typeOf[invalidType]() {
+		return t
+	}
+	if t.Kind() == reflect.Interface {
+		return nil
+	}
+	// Methods of T and, addressable or not, of *T.
+	for _, mt := range []reflect.Type{t, reflect.PointerTo(t)} {
+		if m, ok := mt.MethodByName(name); ok {
+			if m.Type.NumOut() == 0 {
+				return typeOf[invalidType]()
+			}
+			return m.Type.Out(0)
+		}
+	}
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+		if m, ok := t.MethodByName(name); ok && m.Type.NumOut() > 0 {
+			return m.Type.Out(0)
+		}
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		if f, ok := t.FieldByName(name); ok {
+			return f.Type
+		}
+	case reflect.Map:
+		if t.Key().Kind() == reflect.String {
+			return t.Elem()
+		}
+	case reflect.Interface:
+		return nil
+	}
+	return typeOf[invalidType]()
+}
+
+// indexType is the type of index X i on X of type t.
+func indexType(t reflect.Type) reflect.Type {
+	if t == nil || t == typeOf[invalidType]() {
+		return t
+	}
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.Slice, reflect.Array, reflect.Map:
+		if t.Elem().Kind() == reflect.Interface {
+			return nil
+		}
+		return t.Elem()
+	case reflect.String:
+		return typeOf[uint8]()
+	case reflect.Interface:
+		return nil
+	}
+	return typeOf[invalidType]()
+}
+
+// sliceType is the type of slice X i j on X of type t.
+func sliceType(t reflect.Type) reflect.Type {
+	if t == nil || t == typeOf[invalidType]() {
+		return t
+	}
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.String, reflect.Slice:
+		return t
+	case reflect.Array:
+		return reflect.SliceOf(t.Elem())
+	case reflect.Interface:
+		return nil
+	}
+	return typeOf[invalidType]()
 }
 
 func sample() *Data {
