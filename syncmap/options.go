@@ -221,8 +221,12 @@ type LatePolicy struct {
 	Poll time.Duration
 	// Points are the late data points waited for before writing a ticket
 	// comment. Nil means: those the rule's templates name (sync.fields and
-	// sync.template). A Talk Partner Edition call record is written at
-	// once and updated when late data comes, within Wait.
+	// sync.template). The default comment names none, though it shows
+	// each that has come: an org without speech analytics or AI summaries
+	// would otherwise hold every sync for Wait. A Talk Partner Edition
+	// call record is written at once and updated, within Wait, when one
+	// of these points comes; with none, it is written with what is known.
+	// Set Points (e.g. LatePoints()) to wait for them all.
 	Points []string
 }
 
