@@ -88,7 +88,7 @@ var Catalog = []Point{
 	{Name: "Start", Type: "Time", Label: "Start", Description: "raw start time, for {{time .Start \"15:04\"}}", Format: "RFC 3339"},
 	{Name: "Connect", Type: "Time", Label: "Connect", Description: "raw connected time", Format: "RFC 3339"},
 	{Name: "End", Type: "Time", Label: "End", Description: "raw end time", Format: "RFC 3339"},
-	{Name: "Duration", Type: "Duration", Label: "Duration", Description: "raw call duration, for {{duration .Duration}} or {{.Duration.Seconds}}", Format: "h:mm:ss"},
+	{Name: "Duration", Type: "Duration", Label: "Duration", Description: "raw call duration, for {{duration .Duration}}, {{.Duration.WholeSeconds}} (an integer field) or {{.Duration.Seconds}}", Format: "h:mm:ss"},
 	{Name: "Talk", Type: "Duration", Label: "Talk", Description: "raw talk time of this agent", Format: "h:mm:ss"},
 }
 

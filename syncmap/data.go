@@ -127,6 +127,11 @@ func (t Time) String() string {
 // when zero, and has every method of time.Duration ({{.Duration.Seconds}}).
 type Duration struct{ time.Duration }
 
+// WholeSeconds is d rounded to the second: the value for a Zendesk integer
+// field ({{.Duration.WholeSeconds}}), which refuses Seconds' fraction
+// (Genesys times carry milliseconds).
+func (d Duration) WholeSeconds() int64 { return int64(d.Round(time.Second) / time.Second) }
+
 // String renders d as h:mm:ss, "" when zero.
 func (d Duration) String() string {
 	if d.Duration == 0 {

@@ -395,3 +395,17 @@ func TestTruncateBytes(t *testing.T) {
 		t.Fatal("MarkerTag is not a stable per-key tag")
 	}
 }
+
+// TestDurationWholeSeconds: Genesys times carry milliseconds; a Zendesk
+// integer field takes {{.Duration.WholeSeconds}}, not Seconds' fraction.
+func TestDurationWholeSeconds(t *testing.T) {
+	d := &syncmap.Data{Duration: syncmap.Duration{Duration: 245317 * time.Millisecond}, Talk: syncmap.Duration{Duration: 1500 * time.Millisecond}}
+	tm, err := syncmap.ParseFormat("f", "{{.Duration.WholeSeconds}} {{.Talk.WholeSeconds}} {{.Duration.Seconds}}", syncmap.Format{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := tm.Render(d, syncmap.Format{})
+	if err != nil || out != "245 2 245.317" {
+		t.Errorf("Render = %q, %v; want \"245 2 245.317\"", out, err)
+	}
+}
