@@ -1,9 +1,13 @@
 package popup
 
 import (
+	"errors"
+	"io"
+	"slices"
 	"strings"
 	"sync"
 	"text/template"
+	"text/template/parse"
 	"unicode/utf8"
 
 	"github.com/cxplay/ctikit/cti"
@@ -16,7 +20,8 @@ const MaxSubject = 150
 // DefaultSubject is the default SubjectFunc. A rule's Subject without
 // "{{" is used as is; with it, it is executed as a text/template with the
 // cti.Conversation as dot (e.g. "Call from {{.Customer.Name}}"), and on a
-// template error the per-media default is used. Without a rule Subject,
+// template error the per-media default is used (so too for a template
+// with a range, or an output past 16 × MaxSubject bytes). Without a rule Subject,
 // the per-media default: "Call from Jane Doe (+14155551212)", "Call to …"
 // (outbound), "Callback to …", the email's subject or "Email from …",
 // "Chat with …", "WhatsApp conversation with …" (SMS, Facebook Messenger,
@@ -42,7 +47,7 @@ func render(src string, c *cti.Conversation) (string, bool) {
 	v, ok := templates.Load(src)
 	if !ok {
 		t, err := template.New("subject").Option("missingkey=error").Parse(src)
-		if err != nil {
+		if err != nil || ranges(t) {
 			t = nil
 		}
 		v, _ = templates.LoadOrStore(src, t)
@@ -54,11 +59,48 @@ func render(src string, c *cti.Conversation) (string, bool) {
 	var b strings.Builder
 	// A copy as dot: methods that change a conversation (Merge) are out of
 	// a template's reach.
-	if err := t.Execute(&b, *c); err != nil {
+	if err := t.Execute(&capped{w: &b, n: 16 * MaxSubject}, *c); err != nil {
 		return "", false
 	}
 	s := strings.Join(strings.Fields(b.String()), " ")
 	return s, s != ""
+}
+
+// ranges reports whether a template has a range: a subject is one line,
+// and {{range .StartTime.Unix}} would count to billions on the pop's path.
+func ranges(t *template.Template) bool {
+	var walk func(n parse.Node) bool
+	walk = func(n parse.Node) bool {
+		switch x := n.(type) {
+		case *parse.RangeNode:
+			return true
+		case *parse.ListNode:
+			if x != nil {
+				return slices.ContainsFunc(x.Nodes, walk)
+			}
+		case *parse.IfNode:
+			return walk(x.List) || walk(x.ElseList)
+		case *parse.WithNode:
+			return walk(x.List) || walk(x.ElseList)
+		}
+		return false
+	}
+	return slices.ContainsFunc(t.Templates(), func(t *template.Template) bool { return t.Tree != nil && walk(t.Tree.Root) })
+}
+
+// capped fails a write past n bytes: a subject's template cannot fill the
+// memory.
+type capped struct {
+	w io.Writer
+	n int
+}
+
+func (c *capped) Write(p []byte) (int, error) {
+	if len(p) > c.n {
+		return 0, errors.New("popup: subject too long")
+	}
+	c.n -= len(p)
+	return c.w.Write(p)
 }
 
 var channelNames = map[cti.Channel]string{

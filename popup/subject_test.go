@@ -3,6 +3,7 @@ package popup_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cxplay/ctikit/cti"
 	"github.com/cxplay/ctikit/popup"
@@ -74,6 +75,31 @@ func TestTruncate(t *testing.T) {
 	} {
 		if got := popup.Truncate(tt.s, tt.n); got != tt.want {
 			t.Errorf("Truncate(%q, %d) = %q, want %q", tt.s, tt.n, got, tt.want)
+		}
+	}
+}
+
+// TestSubjectTemplateCannotRunAway: a subject's template runs on the pop's
+// path: a range (here over a number, which would count to billions) or an
+// endless output gives the per-media default instead.
+func TestSubjectTemplateCannotRunAway(t *testing.T) {
+	c := &cti.Conversation{ID: "c", Media: cti.MediaVoice, Direction: cti.Inbound, StartTime: time.Now(),
+		Customer: cti.Customer{Name: "Jane", Phone: "+14155551212"}}
+	for _, subject := range []string{
+		"{{range .StartTime.Unix}}x{{end}}",
+		"{{if true}}{{with .Customer}}{{range .Name}}{{end}}{{end}}{{end}}",
+		`{{define "a"}}{{range 3}}{{end}}{{end}}Call {{template "a"}}`,
+		`{{printf "%2000000d" 1}}`,
+	} {
+		done := make(chan string, 1)
+		go func() { done <- popup.DefaultSubject(&cti.Rule{Subject: subject}, c) }()
+		select {
+		case got := <-done:
+			if want := popup.MediaSubject(c); got != want {
+				t.Errorf("subject %q = %q, want the default %q", subject, got, want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("subject %q still rendering after 5s", subject)
 		}
 	}
 }
