@@ -95,16 +95,10 @@ func TestEngineSyncsOneTicketInOrder(t *testing.T) {
 						EnqueuedAt: ctitest.Start.Add(time.Duration(i) * time.Millisecond),
 					}))
 				}
-				eng, err := cti.NewEngine(ctitest.NewSource(), testRules(), cti.WithMatcher(&matcher{}), cti.WithStrategy(strategy),
-					cti.WithPopper(&popper{}), cti.WithDirectory(directory), cti.WithSink(sk), cti.WithStore(store))
-				require.NoError(t, err)
-				ctx, cancel := context.WithCancel(context.Background())
-				done := make(chan error)
-				go func() { done <- eng.Run(ctx) }()
+				_, _, stop := runOn(t, store, sk)
 				time.Sleep(time.Minute)
 				synctest.Wait()
-				cancel()
-				require.NoError(t, <-done)
+				stop()
 				assert.Zero(t, os.overlaps, "two deliveries for one ticket at once")
 				assert.Equal(t, want, os.order)
 				if batch {
@@ -134,16 +128,10 @@ func TestEngineRetryKeepsTicketOrder(t *testing.T) {
 			}
 			return nil
 		}}
-		eng, err := cti.NewEngine(ctitest.NewSource(), testRules(), cti.WithMatcher(&matcher{}), cti.WithStrategy(strategy),
-			cti.WithPopper(&popper{}), cti.WithDirectory(directory), cti.WithSink(sk), cti.WithStore(store))
-		require.NoError(t, err)
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error)
-		go func() { done <- eng.Run(ctx) }()
+		_, _, stop := runOn(t, store, sk)
 		time.Sleep(time.Minute)
 		synctest.Wait()
-		cancel()
-		require.NoError(t, <-done)
+		stop()
 		var order []string
 		for _, j := range sk.Jobs() {
 			order = append(order, j.ConversationID)

@@ -327,7 +327,7 @@ func TestEngineIdleLazyRecordWrittenBeforeForgotten(t *testing.T) {
 
 // runOn runs an engine on st (any cti.Store, where the rig takes a
 // MemoryStore) until the returned stop.
-func runOn(t *testing.T, st cti.Store, sk *sink) (*ctitest.Source, *popper, func()) {
+func runOn(t *testing.T, st cti.Store, sk cti.Sink) (*ctitest.Source, *popper, func()) {
 	t.Helper()
 	src, pp := ctitest.NewSource(), &popper{}
 	eng, err := cti.NewEngine(src, testRules(), cti.WithMatcher(&matcher{}), cti.WithStrategy(strategy), cti.WithPopper(pp),
