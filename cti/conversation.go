@@ -38,6 +38,19 @@ const (
 	ChannelOpen         Channel = "open"
 )
 
+// WhatsAppNumber returns a WhatsApp address as a phone number to
+// normalize: a WhatsApp id is the international number without its plus
+// (33612345678), which a national reading could take for a number of the
+// account's own country; the plus is put back. Anything else (a number
+// with its plus, a tel: URI) is returned as is.
+func WhatsAppNumber(addr string) string {
+	s := strings.TrimSpace(addr)
+	if len(s) < 8 || strings.TrimLeft(s, "0123456789") != "" || s[0] == '0' {
+		return addr
+	}
+	return "+" + s
+}
+
 // Kinds lists, in documentation order, every value a rule's when.media
 // accepts: the non-message media plus one kind per messaging channel.
 // "message" is also accepted and matches every messaging channel.

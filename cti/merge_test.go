@@ -42,3 +42,20 @@ func TestMergeTransferDestination(t *testing.T) {
 	c.Merge(snap(3, later))
 	assert.Equal(t, []cti.Transfer{toBilling, later}, c.Transfers, "another transfer is added, in time order")
 }
+
+func TestWhatsAppNumber(t *testing.T) {
+	for in, want := range map[string]string{
+		"33612345678":    "+33612345678",
+		" 4917612345678": "+4917612345678",
+		"+33612345678":   "+33612345678",
+		"tel:+3361234":   "tel:+3361234",
+		"0612345678":     "0612345678", // a national number: not WhatsApp's form
+		"1234567":        "1234567",    // too short for an international number
+		"wa-id-1":        "wa-id-1",
+		"":               "",
+	} {
+		if got := cti.WhatsAppNumber(in); got != want {
+			t.Errorf("WhatsAppNumber(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -626,8 +626,10 @@ func (d *Decoder) customer(c *cti.Conversation, p *wireParticipant, media int) c
 		cu.Address = firstString(a.value(), p.Address)
 		cu.Name = firstString(nameOf(a), p.Name)
 		switch c.Channel {
-		case cti.ChannelSMS, cti.ChannelWhatsApp:
+		case cti.ChannelSMS:
 			cu.Phone = d.phone(cu.Address)
+		case cti.ChannelWhatsApp:
+			cu.Phone = d.phone(cti.WhatsAppNumber(cu.Address))
 		default:
 			cu.Handle = cu.Address
 		}

@@ -499,3 +499,23 @@ func TestFrameWithAMemberBeforeMetadata(t *testing.T) {
 		t.Errorf("the source delivered %d (stats %+v), want the conversation", len(got), src.Stats())
 	}
 }
+
+// TestWhatsAppAddressIsInternational: a WhatsApp sender is its
+// international number without the plus; the decoder hands the phone
+// normalizer the number with its plus, which a region's national reading
+// cannot take for a local number. An SMS sender is handed as it is.
+func TestWhatsAppAddressIsInternational(t *testing.T) {
+	var got []string
+	dec := &genesys.Decoder{Phone: func(s string) string { got = append(got, s); return s }}
+	for _, typ := range []string{"whatsapp", "sms"} {
+		body := `{"id":"c-` + typ + `","participants":[{"id":"p","purpose":"customer","messages":[{"id":"m","state":"connected","type":"` + typ + `","direction":"inbound","fromAddress":{"addressNormalized":"33612345678"},"toAddress":{"addressNormalized":"15550001111"}}]}]}`
+		c, err := dec.Conversation([]byte(body), fixedTime)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]string{"whatsapp": "+33612345678", "sms": "33612345678"}[typ]
+		if c.Customer.Phone != want {
+			t.Errorf("%s: phone %q (normalizer given %q), want %q", typ, c.Customer.Phone, got, want)
+		}
+	}
+}

@@ -320,8 +320,11 @@ func socialIdentityTypes(ch cti.Channel) []string {
 }
 
 func (z *Zendesk) bySocial(ctx context.Context, ch cti.Channel, v string) ([]cti.Record, bool, error) {
-	if ch == cti.ChannelSMS || ch == cti.ChannelWhatsApp {
+	switch ch {
+	case cti.ChannelSMS:
 		return z.byPhone(ctx, v)
+	case cti.ChannelWhatsApp:
+		return z.byPhone(ctx, cti.WhatsAppNumber(v))
 	}
 	if strings.ContainsAny(v, "\"\\") {
 		return nil, false, skip("%s handle %q contains a quote: not searched", ch, v)

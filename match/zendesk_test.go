@@ -1,6 +1,7 @@
 package match_test
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -180,19 +181,23 @@ func TestSocial(t *testing.T) {
 	fb := cti.Identity{Kind: cti.IdentifySocial, Channel: cti.ChannelFacebook, Value: "1000123"}
 	wa := cti.Identity{Kind: cti.IdentifySocial, Channel: cti.ChannelWhatsApp, Value: "33612345678"}
 	tests := []struct {
-		name string
-		s    match.Searcher
-		id   cti.Identity
-		want string
+		name   string
+		s      match.Searcher
+		id     cti.Identity
+		want   string
+		region string
 	}{
-		{"twitter verified", d, tw, "[1]"},
-		{"twitter unverified", searcherOnly{d}, tw, "[2 1]"},
-		{"facebook", d, fb, "[3]"},
-		{"twitter handle on facebook", d, cti.Identity{Kind: cti.IdentifySocial, Channel: cti.ChannelFacebook, Value: "acme_fan"}, "[]"},
-		{"whatsapp is a phone", d, wa, "[4]"},
+		{"twitter verified", d, tw, "[1]", ""},
+		{"twitter unverified", searcherOnly{d}, tw, "[2 1]", ""},
+		{"facebook", d, fb, "[3]", ""},
+		{"twitter handle on facebook", d, cti.Identity{Kind: cti.IdentifySocial, Channel: cti.ChannelFacebook, Value: "acme_fan"}, "[]", ""},
+		{"whatsapp is a phone", d, wa, "[4]", ""},
+		// A WhatsApp id is international: in an Italian account,
+		// 33612345678 reads nationally as an Italian mobile.
+		{"whatsapp is international", d, wa, "[4]", "IT"},
 	}
 	for _, tt := range tests {
-		res, err := newZendesk(t, tt.s, match.WithRegion("US")).Match(context.Background(), cti.Query{Identity: tt.id})
+		res, err := newZendesk(t, tt.s, match.WithRegion(cmp.Or(tt.region, "US"))).Match(context.Background(), cti.Query{Identity: tt.id})
 		if err != nil {
 			t.Fatalf("%s: %v", tt.name, err)
 		}
